@@ -1,0 +1,1 @@
+"""Pixel-Level Domain Transfer in JAX/Flax."""
