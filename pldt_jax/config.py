@@ -32,8 +32,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.upsample = "auto"  # Transposed-conv implementation: 'auto', 'native', 'subpixel'.
 
     config.loss = ml_collections.ConfigDict()
-    config.loss.real_fake_weight = 1.0  # 0 disables the real/fake discriminator.
-    config.loss.domain_weight = 1.0  # 0 disables the domain discriminator.
+    # The converter's loss weights; Eq. 6 gives each discriminator 1/2. A weight of 0
+    # removes that discriminator altogether ("C+RF", "C+MSE").
+    config.loss.real_fake_weight = 0.5
+    config.loss.domain_weight = 0.5
     config.loss.use_negatives = True  # False = "C+RF+DD-Neg": no irrelevant products.
     config.loss.mse_weight = 0.0  # > 0 adds a mean-square term ("C+MSE" uses it alone).
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).

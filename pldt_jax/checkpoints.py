@@ -1,0 +1,97 @@
+"""Orbax checkpoints of a run: the three TrainStates, its progress and the config it ran with.
+
+Each network is its own checkpoint item, so sampling and evaluation read the
+converter alone, and the saved config rebuilds exactly the model that was trained.
+"""
+
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from pldt_jax.step import States, TrainState, create_states
+
+NETWORKS = ("converter", "real_fake", "domain")
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint where one was expected."""
+
+
+def create_manager(directory: str | os.PathLike, max_to_keep: int = 3) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
+        os.path.abspath(directory),
+        item_names=(*NETWORKS, "progress", "config"),
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+    )
+
+
+def save(
+    manager: ocp.CheckpointManager,
+    step: int,
+    states: States,
+    progress: dict[str, Any],
+    config: ml_collections.ConfigDict,
+) -> None:
+    """Saves everything needed to continue; `progress` holds the rng and data position."""
+    items = {name: ocp.args.StandardSave(getattr(states, name)) for name in NETWORKS}
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            **items,
+            progress=ocp.args.JsonSave(progress),
+            config=ocp.args.JsonSave(config.to_dict()),
+        ),
+    )
+
+
+def abstract_states(config: ml_collections.ConfigDict, sharding: jax.sharding.Sharding) -> States:
+    """Shapes, dtypes and placement of the states, computed without running anything."""
+    shapes = jax.eval_shape(lambda key: create_states(config, key, 1), jax.random.key(0))
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+
+def restore(
+    manager: ocp.CheckpointManager, like: States
+) -> tuple[int, States, dict[str, Any]] | None:
+    """The latest (step, states, progress), placed like `like`; None when there is none."""
+    step = manager.latest_step()
+    if step is None:
+        return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    items = {name: ocp.args.StandardRestore(getattr(abstract, name)) for name in NETWORKS}
+    restored = manager.restore(
+        step, args=ocp.args.Composite(**items, progress=ocp.args.JsonRestore())
+    )
+    restored_states = States(**{name: restored[name] for name in NETWORKS})
+    return step, restored_states, restored["progress"]
+
+
+def saved_config(manager: ocp.CheckpointManager, step: int) -> ml_collections.ConfigDict:
+    restored = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return ml_collections.ConfigDict(restored["config"])
+
+
+def restore_converter(
+    directory: str | os.PathLike, device: jax.Device | None = None
+) -> tuple[int, TrainState, ml_collections.ConfigDict]:
+    """(step, converter state, its config) of the latest checkpoint, on one device (default: CPU).
+
+    Works whatever hardware and device count the run was trained on.
+    """
+    directory = os.path.abspath(directory)
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"no checkpoint directory at {directory}: train first")
+    with create_manager(directory) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise CheckpointError(f"no complete checkpoint in {directory}: train first")
+        config = saved_config(manager, step)
+        device = device or jax.devices("cpu")[0]
+        like = abstract_states(config, jax.sharding.SingleDeviceSharding(device)).converter
+        restored = manager.restore(
+            step, args=ocp.args.Composite(converter=ocp.args.StandardRestore(like))
+        )
+    return step, restored["converter"], config

@@ -1,0 +1,121 @@
+"""Evaluation as PLDT section 5.5: RMSE and C-SSIM between generated and true product images.
+
+python -m pldt_jax.evaluate --workdir=DIR [--split=test]
+
+Restores the converter of the latest checkpoint in DIR with the config it was
+trained with, and writes DIR/eval/metrics.json.
+"""
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
+
+from pldt_jax import checkpoints, input_pipeline, metrics, prepare
+from pldt_jax.step import TrainState, to_float
+
+
+@jax.jit
+def generate(converter: TrainState, source: jax.Array) -> jax.Array:
+    """uint8 photos -> generated product images in [-1, 1], batch norm in inference mode."""
+    variables = {"params": converter.params, "batch_stats": converter.batch_stats}
+    return converter.apply_fn(variables, to_float(source), train=False)
+
+
+def score(predictions: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Mean per-image RMSE and C-SSIM over (prediction, truth) batches in [-1, 1]."""
+    rmse, cssim = [], []
+    for prediction, truth in predictions:
+        prediction, truth = metrics.to_unit(prediction), metrics.to_unit(truth)
+        rmse.append(np.asarray(metrics.rmse(prediction, truth)))
+        cssim.append(np.asarray(metrics.cssim(prediction, truth)))
+    rmse, cssim = np.concatenate(rmse), np.concatenate(cssim)
+    return {"rmse": float(rmse.mean()), "cssim": float(cssim.mean()), "num_images": len(rmse)}
+
+
+def evaluate_converter(
+    converter: TrainState, split: input_pipeline.SplitArrays, batch_size: int
+) -> dict[str, float]:
+    batches = input_pipeline.eval_batches(split, batch_size)
+    return score(
+        (generate(converter, batch["source"]), to_float(jnp.asarray(batch["target"])))
+        for batch in batches
+    )
+
+
+def mean_product_baseline(
+    train: input_pipeline.SplitArrays, split: input_pipeline.SplitArrays, batch_size: int
+) -> dict[str, float]:
+    """The trivial baseline: always answer the mean training product image."""
+    _, products, _ = input_pipeline.products(train)
+    mean = to_float(jnp.asarray(products)).mean(axis=0)
+    batches = input_pipeline.eval_batches(split, batch_size)
+    return score(
+        (jnp.broadcast_to(mean, batch["target"].shape), to_float(jnp.asarray(batch["target"])))
+        for batch in batches
+    )
+
+
+def write_metrics(workdir: str | os.PathLike, results: dict[str, Any]) -> str:
+    path = os.path.join(workdir, "eval", "metrics.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def evaluate(
+    workdir: str | os.PathLike,
+    split_name: str | None = None,
+    converter: TrainState | None = None,
+    step: int | None = None,
+    config=None,
+) -> dict[str, Any]:
+    """Scores a converter (default: the latest checkpoint's); writes eval/metrics.json."""
+    if converter is None:
+        step, converter, config = checkpoints.restore_converter(
+            os.path.join(workdir, "checkpoints"), device=jax.devices()[0]
+        )
+    split_name = split_name or config.dataset.eval_split
+    sources = prepare.load_data_sources(config)
+    direction = config.dataset.direction
+    split = input_pipeline.orient(input_pipeline.load_split(sources[split_name]), direction)
+    train = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
+    results = evaluate_converter(converter, split, config.eval_batch_size)
+    baseline = mean_product_baseline(train, split, config.eval_batch_size)
+    results |= {
+        "split": split_name,
+        "step": int(step),
+        "baselines": {"mean_product": baseline},
+    }
+    path = write_metrics(workdir, results)
+    logging.info(
+        "%s at step %d: RMSE %.4f, C-SSIM %.4f over %d images (mean-product baseline: "
+        "RMSE %.4f, C-SSIM %.4f) -> %s",
+        split_name,
+        step,
+        results["rmse"],
+        results["cssim"],
+        results["num_images"],
+        baseline["rmse"],
+        baseline["cssim"],
+        path,
+    )
+    return results
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    evaluate(flags.FLAGS.workdir, flags.FLAGS.split)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("workdir", None, "Work dir of a training run.", required=True)
+    flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
+    app.run(main)

@@ -1,0 +1,351 @@
+"""From a data source to batches of (source, target, negative) images.
+
+A LookBook split at 64 px fits in memory, so it is read once into uint8 arrays
+(`load_split`) and every batch is a gather from them. The batch order is a pure
+function of (seed, epoch, step): every process computes the same global batch and
+gathers only its own rows, and the iterator's position is two integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+from absl import logging
+
+IMAGE_KEYS = ("source", "target", "negative")
+ATTRIBUTE_KEYS = ("category", "color", "pattern", "pattern_color")
+INT_KEYS = ("product_id", "negative_product_id", "image_id", *ATTRIBUTE_KEYS)
+DIRECTIONS = ("human_to_product", "product_to_human")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SplitArrays:
+    """A whole split in memory: one row per (photo, product) pair.
+
+    Images are uint8 (N, R, R, 3); the other fields are int64 (N,), -1 for an
+    unknown attribute. `direction` says which domain `source` holds, so that
+    `orient` and `products` need no extra argument.
+    """
+
+    source: np.ndarray
+    target: np.ndarray
+    negative: np.ndarray
+    product_id: np.ndarray
+    negative_product_id: np.ndarray
+    image_id: np.ndarray
+    category: np.ndarray
+    color: np.ndarray
+    pattern: np.ndarray
+    pattern_color: np.ndarray
+    direction: str = "human_to_product"
+
+    def __len__(self) -> int:
+        return len(self.product_id)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every per-example field by name."""
+        return {name: getattr(self, name) for name in IMAGE_KEYS + INT_KEYS}
+
+
+class Products(NamedTuple):
+    """A split's distinct products, sorted by id: the retrieval gallery."""
+
+    product_id: np.ndarray  # int64 (P,)
+    image: np.ndarray  # uint8 (P, R, R, 3)
+    attributes: dict[str, np.ndarray]  # ATTRIBUTE_KEYS -> int64 (P,)
+
+
+def to_float(images: Any) -> Any:
+    """uint8 [0, 255] -> float32 [-1, 1], for numpy arrays on the host or JAX arrays.
+
+    Numpy works in place on one new array, 3.5x faster than the three batch-sized
+    allocations of the expression below. XLA may divide by multiplying with the
+    reciprocal, so host and device results can differ by one float32 ulp.
+    """
+    if isinstance(images, np.ndarray):
+        result = images.astype(np.float32)
+        result /= 127.5
+        result -= 1
+        return result
+    return images.astype(np.float32) / 127.5 - 1
+
+
+def load_split(data_source: Any, batch_read: int = 512) -> SplitArrays:
+    """Reads a whole data source into memory, `batch_read` records per call.
+
+    `data_source` needs `len()` and `ds[i]`; `ds.__getitems__(indices)` (TFDS
+    ArrayRecordDataSource) is used when present since it reads many records at once.
+    """
+    num = len(data_source)
+    if num == 0:
+        raise ValueError("The data source is empty.")
+    read = getattr(data_source, "__getitems__", None) or (
+        lambda indices: [data_source[i] for i in indices]
+    )
+    start_time = time.perf_counter()
+    arrays: dict[str, np.ndarray] = {}
+    with tqdm.tqdm(total=num, unit="ex", desc="Loading split", disable=None) as bar:
+        for lo in range(0, num, batch_read):
+            hi = min(lo + batch_read, num)
+            examples = read(list(range(lo, hi)))
+            if not arrays:
+                arrays = {
+                    name: np.empty(
+                        (num, *np.shape(examples[0][name])),
+                        np.uint8 if name in IMAGE_KEYS else np.int64,
+                    )
+                    for name in IMAGE_KEYS + INT_KEYS
+                }
+            for name, values in arrays.items():
+                # Straight into place; "safe" refuses images that are not uint8.
+                np.stack([ex[name] for ex in examples], out=values[lo:hi], casting="safe")
+            bar.update(hi - lo)
+    logging.info(
+        "Loaded %d examples (%.0f MB) in %.1f s.",
+        num,
+        sum(a.nbytes for a in arrays.values()) / 1e6,
+        time.perf_counter() - start_time,
+    )
+    return SplitArrays(**arrays)
+
+
+def products(split: SplitArrays) -> Products:
+    """The split's distinct product images, sorted by product id.
+
+    The retrieval baseline searches them; attributes are taken from each
+    product's first example (they describe the product, not the photo).
+    """
+    images = split.target if split.direction == "human_to_product" else split.source
+    ids, first = np.unique(split.product_id, return_index=True)
+    attributes = {name: getattr(split, name)[first] for name in ATTRIBUTE_KEYS}
+    return Products(ids, images[first], attributes)
+
+
+def orient(split: SplitArrays, direction: str) -> SplitArrays:
+    """Puts the split in `direction`, swapping source and target if needed.
+
+    The negative stays the product `negative_product_id` but is shown in the new
+    target domain: for 'product_to_human' it becomes the first photo of that product.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"Unknown direction {direction!r}; expected one of {DIRECTIONS}.")
+    if direction == split.direction:
+        return split
+    new_target = split.source
+    ids, first = np.unique(split.product_id, return_index=True)
+    position = np.minimum(np.searchsorted(ids, split.negative_product_id), len(ids) - 1)
+    missing = ids[position] != split.negative_product_id
+    if missing.any():
+        raise ValueError(
+            f"Negative products {np.unique(split.negative_product_id[missing])[:5]} have "
+            "no example in the split, so they have no image in the new target domain."
+        )
+    return dataclasses.replace(
+        split,
+        source=split.target,
+        target=new_target,
+        negative=new_target[first[position]],
+        direction=direction,
+    )
+
+
+class _NegativeSampler:
+    """Draws, for every example, a target-domain image of a different product.
+
+    The product is uniform over the other products, then the row is uniform over
+    that product's rows: in 'human_to_product' all of a product's targets are the
+    same image, in 'product_to_human' they are its different photos.
+    """
+
+    def __init__(self, product_id: np.ndarray):
+        self._order = np.argsort(product_id, kind="stable")
+        ids, self._start, self._count = np.unique(
+            product_id[self._order], return_index=True, return_counts=True
+        )
+        if len(ids) < 2:
+            raise ValueError("Redrawing negatives needs at least two products in the split.")
+        self._own = np.searchsorted(ids, product_id)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """Row of the split whose target is each example's negative."""
+        other = rng.integers(0, len(self._start) - 1, size=len(self._own))
+        other += other >= self._own  # Skip the example's own product.
+        offset = rng.integers(0, self._count[other])
+        return self._order[self._start[other] + offset]
+
+
+class BatchIterator:
+    """Endless training batches over epochs of one in-memory split.
+
+    Global batch `step` of `epoch` is the slice of a permutation of [0, N) drawn
+    from (seed, epoch); process `process_index` gathers only its contiguous part
+    of it, so the processes' parts concatenate to the single-process batch.
+    Yields {'source', 'target', 'negative'}: float32 (local_batch, R, R, 3) in
+    [-1, 1], or the uint8 images with `as_uint8` (convert on the device with
+    `to_float`, moving 4x fewer bytes). Without drop_remainder the epoch's last,
+    partial batch is split over the processes as evenly as it goes.
+    """
+
+    def __init__(
+        self,
+        split: SplitArrays,
+        batch_size: int,
+        seed: int,
+        *,
+        shuffle: bool = True,
+        redraw_negatives: bool = True,
+        drop_remainder: bool = True,
+        process_index: int = 0,
+        process_count: int = 1,
+        as_uint8: bool = False,
+    ):
+        if batch_size <= 0 or batch_size % process_count:
+            raise ValueError(
+                f"The global batch size {batch_size} must be positive and divisible by "
+                f"the process count {process_count}."
+            )
+        if not 0 <= process_index < process_count:
+            raise ValueError(f"process_index {process_index} not in [0, {process_count}).")
+        self._split = split
+        self._batch_size = batch_size
+        self._seed = seed
+        self._shuffle = shuffle
+        self._process_index = process_index
+        self._process_count = process_count
+        self._as_uint8 = as_uint8
+        self._sampler = _NegativeSampler(split.product_id) if redraw_negatives else None
+        num = len(split)
+        self._steps_per_epoch = num // batch_size if drop_remainder else -(-num // batch_size)
+        if self._steps_per_epoch == 0:
+            raise ValueError(f"The split has {num} examples, fewer than one batch ({batch_size}).")
+        self._epoch = 0
+        self._step = 0
+        self._plan_epoch = -1  # The epoch `_order` and `_negative_rows` belong to.
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches per epoch; without drop_remainder the last one is partial."""
+        return self._steps_per_epoch
+
+    @property
+    def local_batch_size(self) -> int:
+        """Rows this process receives per full batch."""
+        return self._batch_size // self._process_count
+
+    def get_state(self) -> dict[str, int]:
+        """Position of the next batch, plus what must not change across a restore."""
+        return {
+            "epoch": self._epoch,
+            "step": self._step,
+            "seed": int(self._seed),
+            "batch_size": int(self._batch_size),
+            "num_examples": len(self._split),
+        }
+
+    def set_state(self, state: dict[str, int]) -> None:
+        """Continues from a `get_state()`; the process count may differ."""
+        for key in ("seed", "batch_size", "num_examples"):
+            if int(state[key]) != self.get_state()[key]:
+                raise ValueError(
+                    f"Iterator state has {key}={state[key]}, this iterator "
+                    f"{self.get_state()[key]}: the saved position would mean other batches."
+                )
+        if not 0 <= int(state["step"]) < self.steps_per_epoch:
+            raise ValueError(f"Step {state['step']} not in [0, {self.steps_per_epoch}).")
+        self._epoch = int(state["epoch"])
+        self._step = int(state["step"])
+
+    def __iter__(self) -> BatchIterator:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._plan_epoch != self._epoch:
+            self._plan(self._epoch)
+        lo = self._step * self._batch_size
+        global_rows = self._order[lo : lo + self._batch_size]
+        rows = np.array_split(global_rows, self._process_count)[self._process_index]
+        self._step += 1
+        if self._step == self.steps_per_epoch:
+            self._epoch, self._step = self._epoch + 1, 0
+        if self._sampler is None:
+            negative = self._split.negative.take(rows, axis=0)
+        else:
+            negative = self._split.target.take(self._negative_rows[rows], axis=0)
+        batch = {
+            "source": self._split.source.take(rows, axis=0),
+            "target": self._split.target.take(rows, axis=0),
+            "negative": negative,
+        }
+        if self._as_uint8:
+            return batch
+        return {name: to_float(images) for name, images in batch.items()}
+
+    def _plan(self, epoch: int) -> None:
+        """The epoch's example order and negatives, from (seed, epoch) alone."""
+        num = len(self._split)
+        self._order = (
+            np.random.default_rng([self._seed, epoch, 0]).permutation(num)
+            if self._shuffle
+            else np.arange(num)
+        )
+        if self._sampler is not None:
+            self._negative_rows = self._sampler.draw(np.random.default_rng([self._seed, epoch, 1]))
+        self._plan_epoch = epoch
+
+
+def eval_batches(
+    split: SplitArrays, batch_size: int, *, pad: bool = False, as_uint8: bool = False
+) -> Iterator[dict[str, Any]]:
+    """The split in order, every example once, the last batch partial.
+
+    Each batch holds every field of the split (images as float32 in [-1, 1], or
+    uint8) and 'count', its number of real examples. With `pad` the last batch is
+    filled up to `batch_size` with zero rows so a jitted or sharded evaluation
+    sees one shape; only its first `count` rows are examples.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    for lo in range(0, len(split), batch_size):
+        batch: dict[str, Any] = {
+            name: values[lo : lo + batch_size] for name, values in split.arrays().items()
+        }
+        count = len(batch["product_id"])
+        if pad and count < batch_size:
+            batch = {
+                name: np.concatenate([v, np.zeros((batch_size - count, *v.shape[1:]), v.dtype)])
+                for name, v in batch.items()
+            }
+        if not as_uint8:
+            batch.update({name: to_float(batch[name]) for name in IMAGE_KEYS})
+        batch["count"] = count
+        yield batch
+
+
+def create_train_iterator(
+    config: ml_collections.ConfigDict,
+    split_arrays: SplitArrays,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    *,
+    as_uint8: bool = False,
+) -> BatchIterator:
+    """The training iterator the config describes, oriented in its direction.
+
+    Process index and count default to JAX's, so a multi-host run needs no arguments.
+    """
+    return BatchIterator(
+        orient(split_arrays, config.dataset.direction),
+        config.batch_size,
+        config.seed,
+        redraw_negatives=config.dataset.redraw_negatives,
+        process_index=jax.process_index() if process_index is None else process_index,
+        process_count=jax.process_count() if process_count is None else process_count,
+        as_uint8=as_uint8,
+    )

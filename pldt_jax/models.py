@@ -1,0 +1,168 @@
+"""The three networks of PLDT Table 1: converter (encoder + decoder) and the two discriminators.
+
+Layer filters are Table 1's times `width` (rounded, at least 1), so tests and the
+CPU default can use small models with the same structure. At 128 px every
+network gets one more stride-2 stage, at the full-resolution end.
+"""
+
+from collections.abc import Sequence
+from functools import partial
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from pldt_jax.layers import UpConv
+
+# Table 1: weights drawn from N(0, 0.02); batch norm scale from N(1, 0.02) as DCGAN.
+weight_init = nn.initializers.normal(stddev=0.02)
+SUPPORTED_RESOLUTIONS = (64, 128)
+LEAK = 0.2
+
+
+def scaled(filters: int, width: float) -> int:
+    return max(1, round(filters * width))
+
+
+def stage_filters(resolution: int, width: float) -> tuple[int, ...]:
+    """Filters of the stride-2 stages, from the image side to the 4x4 end."""
+    if resolution not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {resolution}")
+    filters = (128, 256, 512, 1024)
+    if resolution == 128:
+        filters = (64, *filters)
+    return tuple(scaled(f, width) for f in filters)
+
+
+def batch_norm(train: bool, dtype) -> nn.BatchNorm:
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        dtype=dtype,
+        scale_init=lambda key, shape, dtype: 1.0 + 0.02 * jax.random.normal(key, shape, dtype),
+    )
+
+
+class ConvTrunk(nn.Module):
+    """Conv. 1-4 of Table 1(a): 5x5 stride-2 convolutions, batch norm on all but the first."""
+
+    filters: Sequence[int]
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        for i, features in enumerate(self.filters):
+            x = nn.Conv(
+                features,
+                (5, 5),
+                strides=(2, 2),
+                padding=2,
+                kernel_init=weight_init,
+                use_bias=i == 0,
+                dtype=self.dtype,
+            )(x)
+            if i > 0:
+                x = batch_norm(train, self.dtype)(x)
+            x = nn.leaky_relu(x, LEAK)
+        return x
+
+
+def head(features: int, dtype, use_bias: bool) -> nn.Conv:
+    """Conv. 5 of Table 1(a).
+
+    Table 1 prints "1x1" for this layer, but only a 4x4 valid kernel turns the
+    4x4x1024 map of Conv. 4 into one vector per image, so it is 4x4 here.
+    """
+    return nn.Conv(
+        features, (4, 4), padding="VALID", kernel_init=weight_init, use_bias=use_bias, dtype=dtype
+    )
+
+
+class Encoder(nn.Module):
+    """Photo -> 64-d code (Table 1(a), first entries)."""
+
+    filters: Sequence[int]
+    code_dim: int = 64
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = ConvTrunk(self.filters, self.dtype)(x, train)
+        x = head(self.code_dim, self.dtype, use_bias=False)(x)
+        x = batch_norm(train, self.dtype)(x)
+        return nn.leaky_relu(x, LEAK).reshape(x.shape[0], self.code_dim)
+
+
+class Decoder(nn.Module):
+    """64-d code -> image in [-1, 1] (Table 1(b))."""
+
+    filters: Sequence[int]  # Stage filters from the image side, as the encoder's.
+    dtype: jnp.dtype = jnp.float32
+    upsample: str = "auto"
+
+    @nn.compact
+    def __call__(self, code: jax.Array, train: bool) -> jax.Array:
+        deepest = self.filters[-1]
+        # Conv. 1 of Table 1(b) is a 1x1 convolution of the 1x1x64 code to 4x4x1024,
+        # i.e. a dense layer reshaped to a 4x4 map.
+        x = nn.Dense(4 * 4 * deepest, kernel_init=weight_init, use_bias=False, dtype=self.dtype)(
+            code
+        )
+        x = nn.relu(batch_norm(train, self.dtype)(x.reshape(-1, 4, 4, deepest)))
+        up = partial(
+            UpConv, kernel_init=weight_init, dtype=self.dtype, implementation=self.upsample
+        )
+        for features in reversed(self.filters[:-1]):
+            x = up(features, use_bias=False)(x)
+            x = nn.relu(batch_norm(train, self.dtype)(x))
+        x = up(3, use_bias=True)(x)
+        return jnp.tanh(x.astype(jnp.float32))
+
+
+class Converter(nn.Module):
+    """The pixel-level domain converter C: encoder to a semantic code, decoder to pixels."""
+
+    resolution: int = 64
+    width: float = 1.0
+    code_dim: int = 64
+    dtype: jnp.dtype = jnp.float32
+    upsample: str = "auto"
+
+    def setup(self):
+        filters = stage_filters(self.resolution, self.width)
+        self.encoder = Encoder(filters, self.code_dim, self.dtype)
+        self.decoder = Decoder(filters, self.dtype, self.upsample)
+
+    def __call__(self, source: jax.Array, train: bool = True) -> jax.Array:
+        return self.decoder(self.encoder(source, train), train)
+
+
+class Discriminator(nn.Module):
+    """Real/fake (3-channel input) or domain (6-channel (source, candidate) stack) discriminator.
+
+    Returns one logit per image; the sigmoid of Table 1 lives in the loss.
+    """
+
+    resolution: int = 64
+    width: float = 1.0
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        x = ConvTrunk(stage_filters(self.resolution, self.width), self.dtype)(x, train)
+        x = head(1, self.dtype, use_bias=True)(x)
+        return x.reshape(x.shape[0]).astype(jnp.float32)
+
+
+def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(converter, real/fake discriminator, domain discriminator) from the config."""
+    model = config.model
+    dtype = jnp.dtype(model.dtype)
+    if model.converter == "dcgan":
+        converter = Converter(config.resolution, model.width, model.code_dim, dtype, model.upsample)
+    else:
+        raise ValueError(f"unknown converter {model.converter!r}; expected 'dcgan'")
+    discriminator = partial(Discriminator, config.resolution, model.width, dtype)
+    return converter, discriminator(), discriminator()

@@ -1,0 +1,81 @@
+"""Turn photos into product images with a trained converter.
+
+python -m pldt_jax.sample --workdir=DIR --input=PHOTO_OR_FOLDER --output=PNG_OR_FOLDER
+
+The photo is preprocessed exactly like a training photo (longer side to the
+model's resolution, white margins) and the converter of the latest checkpoint
+runs on the CPU, whatever it was trained on. In a folder, a file that can't be
+used is reported and the others are still converted; the exit status is then 1.
+"""
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import numpy as np
+from absl import app, flags, logging
+
+from pldt_jax import checkpoints, evaluate, images
+from pldt_jax.step import TrainState
+
+
+def convert_image(converter: TrainState, path: Path, resolution: int) -> np.ndarray:
+    """One photo -> its generated product image, uint8 (R, R, 3)."""
+    photo = images.load_and_preprocess(path, resolution)
+    generated = evaluate.generate(converter, photo[None])
+    return images.to_uint8(np.asarray(generated[0]))
+
+
+def plan(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
+    """(photo, output PNG) pairs: one file, or every non-hidden file of a folder."""
+    if input_path.is_dir():
+        files = sorted(
+            p for p in input_path.iterdir() if p.is_file() and not p.name.startswith(".")
+        )
+        return [(p, output_path / f"{p.stem}.png") for p in files]
+    if not input_path.exists():
+        raise FileNotFoundError(f"no such file or folder: {input_path}")
+    if output_path.is_dir():
+        return [(input_path, output_path / f"{input_path.stem}.png")]
+    return [(input_path, output_path)]
+
+
+def sample(workdir: str, input_path: str, output_path: str) -> list[tuple[Path, str]]:
+    """Converts every photo; returns the (file, reason) of each that failed."""
+    step, converter, config = checkpoints.restore_converter(
+        os.path.join(workdir, "checkpoints"), device=jax.devices("cpu")[0]
+    )
+    logging.info("Converter of step %d, %d px.", step, config.resolution)
+    jobs = plan(Path(input_path), Path(output_path))
+    if Path(input_path).is_dir():
+        Path(output_path).mkdir(parents=True, exist_ok=True)
+    failures = []
+    for photo, target in jobs:
+        try:
+            product = convert_image(converter, photo, config.resolution)
+        except images.ImageError as error:
+            failures.append((photo, str(error)))
+            continue
+        images.save_png(product, target)
+        logging.info("%s -> %s", photo, target)
+    return failures
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    try:
+        failures = sample(flags.FLAGS.workdir, flags.FLAGS.input, flags.FLAGS.output)
+    except (checkpoints.CheckpointError, FileNotFoundError, images.ImageError) as error:
+        sys.exit(f"error: {error}")
+    if failures:
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in failures)
+        sys.exit(f"error: {len(failures)} file(s) could not be converted:\n{lines}")
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("workdir", None, "Work dir of a training run.", required=True)
+    flags.DEFINE_string("input", None, "A photo (jpg, png, webp, ...) or a folder.", required=True)
+    flags.DEFINE_string("output", None, "Output PNG, or a folder for a folder.", required=True)
+    app.run(main)

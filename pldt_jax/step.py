@@ -1,0 +1,254 @@
+"""Algorithm 1 as one pure, jit-compiled, data-parallel train step.
+
+`train_step(states, batch, rng) -> (states, metrics)` updates the real/fake
+discriminator, then the domain discriminator, then the converter against the
+freshly updated discriminators. The converter runs forward once: its output
+trains the discriminators (as a constant) and its VJP carries the converter's
+gradient back, so no second forward pass is needed.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from pldt_jax import losses
+from pldt_jax.models import create_models
+
+# What each sample's candidate I is in Algorithm 1.
+ASSOCIATED, IRRELEVANT, GENERATED = 0, 1, 2
+DATA_AXIS = "data"
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+class TrainState(train_state.TrainState):
+    batch_stats: Any
+
+
+@flax.struct.dataclass
+class States:
+    converter: TrainState
+    real_fake: TrainState
+    domain: TrainState
+
+
+def total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
+    """`config.total_steps` when set, else the epoch schedule."""
+    if config.total_steps > 0:
+        return config.total_steps
+    return config.num_epochs * steps_per_epoch
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
+    """Constant rate, multiplied by decay_factor after decay_epochs of num_epochs (25 of 30).
+
+    When total_steps overrides the epochs, the decay keeps its place in proportion.
+    """
+    opt = config.optimizer
+    decay_step = round(num_steps * opt.decay_epochs / config.num_epochs)
+    return optax.piecewise_constant_schedule(opt.learning_rate, {decay_step: opt.decay_factor})
+
+
+def create_optimizer(
+    config: ml_collections.ConfigDict, num_steps: int
+) -> optax.GradientTransformation:
+    opt = config.optimizer
+    schedule = learning_rate_schedule(config, num_steps)
+    if opt.name == "sgd":
+        return optax.sgd(schedule, momentum=opt.momentum)
+    if opt.name == "adam":
+        return optax.adam(schedule, b1=opt.momentum)
+    raise ValueError(f"unknown optimizer {opt.name!r}; expected 'sgd' or 'adam'")
+
+
+def create_states(config: ml_collections.ConfigDict, rng: jax.Array, num_steps: int) -> States:
+    """Freshly initialised converter and discriminators (weights from N(0, 0.02))."""
+    converter, real_fake, domain = create_models(config)
+    size = config.resolution
+    image = jnp.zeros((1, size, size, 3), jnp.float32)
+    pair = jnp.zeros((1, size, size, 6), jnp.float32)
+
+    def make(model: nn.Module, key: jax.Array, x: jax.Array) -> TrainState:
+        variables = model.init(key, x, train=False)
+        return TrainState.create(
+            apply_fn=model.apply,
+            params=variables["params"],
+            batch_stats=variables["batch_stats"],
+            tx=create_optimizer(config, num_steps),
+        )
+
+    keys = jax.random.split(rng, 3)
+    return States(
+        converter=make(converter, keys[0], image),
+        real_fake=make(real_fake, keys[1], image),
+        domain=make(domain, keys[2], pair),
+    )
+
+
+def to_float(images: jax.Array) -> jax.Array:
+    """uint8 [0, 255] -> float32 [-1, 1], done on the device to move 4x fewer bytes."""
+    return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def apply_train(state: TrainState, params: Any, x: jax.Array) -> tuple[jax.Array, Any]:
+    """Forward in training mode: batch statistics of this batch, and the updated running ones."""
+    out, mutated = state.apply_fn(
+        {"params": params, "batch_stats": state.batch_stats},
+        x,
+        train=True,
+        mutable=["batch_stats"],
+    )
+    return out, mutated["batch_stats"]
+
+
+def update(state: TrainState, grads: Any, batch_stats: Any) -> TrainState:
+    return state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
+
+
+def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    mask = mask.astype(values.dtype)
+    return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def draw_candidates(rng: jax.Array, batch_size: int, use_negatives: bool) -> jax.Array:
+    """Per sample, which of (associated, irrelevant, generated) is I, with equal probability.
+
+    Without negatives ("C+RF+DD-Neg") I is associated or generated, half and half.
+    """
+    if use_negatives:
+        return jax.random.randint(rng, (batch_size,), 0, 3)
+    return jnp.where(jax.random.bernoulli(rng, 0.5, (batch_size,)), GENERATED, ASSOCIATED)
+
+
+def make_train_step(
+    config: ml_collections.ConfigDict,
+) -> Callable[[States, Batch, jax.Array], tuple[States, Metrics]]:
+    """The step for this config's losses; the switches are static, so unused parts cost nothing."""
+    rf_weight = float(config.loss.real_fake_weight)
+    domain_weight = float(config.loss.domain_weight)
+    mse_weight = float(config.loss.mse_weight)
+    use_negatives = bool(config.loss.use_negatives)
+    converter_loss_kind = config.loss.converter_loss
+
+    def train_step(states: States, batch: Batch, rng: jax.Array) -> tuple[States, Metrics]:
+        source, target, negative = (to_float(batch[k]) for k in ("source", "target", "negative"))
+        choice = draw_candidates(rng, source.shape[0], use_negatives)
+        pick = choice[:, None, None, None]
+        metrics: Metrics = {}
+
+        conv = states.converter
+        generated, pullback, conv_stats = jax.vjp(
+            lambda p: apply_train(conv, p, source), conv.params, has_aux=True
+        )
+        fake = jax.lax.stop_gradient(generated)
+        candidate = jnp.where(
+            pick == ASSOCIATED, target, jnp.where(pick == IRRELEVANT, negative, fake)
+        )
+
+        real_fake = states.real_fake
+        if rf_weight > 0:
+
+            def rf_loss_fn(params):
+                logits, stats = apply_train(real_fake, params, candidate)
+                return losses.real_fake_loss(logits, choice != GENERATED), (logits, stats)
+
+            (loss, (logits, stats)), grads = jax.value_and_grad(rf_loss_fn, has_aux=True)(
+                real_fake.params
+            )
+            real_fake = update(real_fake, grads, stats)
+            prob = jax.nn.sigmoid(logits)
+            metrics |= {
+                "d_real_fake_loss": loss,
+                "d_real_fake/real": masked_mean(prob, choice != GENERATED),
+                "d_real_fake/generated": masked_mean(prob, choice == GENERATED),
+            }
+
+        domain = states.domain
+        if domain_weight > 0:
+            pairs = jnp.concatenate([source, candidate], axis=-1)
+
+            def domain_loss_fn(params):
+                logits, stats = apply_train(domain, params, pairs)
+                return losses.domain_loss(logits, choice == ASSOCIATED), (logits, stats)
+
+            (loss, (logits, stats)), grads = jax.value_and_grad(domain_loss_fn, has_aux=True)(
+                domain.params
+            )
+            domain = update(domain, grads, stats)
+            prob = jax.nn.sigmoid(logits)
+            metrics |= {
+                "d_domain_loss": loss,
+                "d_domain/associated": masked_mean(prob, choice == ASSOCIATED),
+                "d_domain/irrelevant": masked_mean(prob, choice == IRRELEVANT),
+                "d_domain/generated": masked_mean(prob, choice == GENERATED),
+            }
+
+        def converter_loss_fn(image):
+            # Against the updated discriminators (frozen here, their statistics discarded).
+            if converter_loss_kind == "paper":
+                seen = jnp.where(pick == GENERATED, image, candidate)
+                weights = (choice == GENERATED).astype(jnp.float32)
+            else:
+                seen, weights = image, None
+            terms = {}
+            if rf_weight > 0:
+                logits, _ = apply_train(real_fake, real_fake.params, seen)
+                terms["c_real_fake"] = rf_weight * losses.converter_adversarial_loss(
+                    logits, converter_loss_kind, weights
+                )
+            if domain_weight > 0:
+                logits, _ = apply_train(domain, domain.params, jnp.concatenate([source, seen], -1))
+                terms["c_domain"] = domain_weight * losses.converter_adversarial_loss(
+                    logits, converter_loss_kind, weights
+                )
+            if mse_weight > 0:
+                terms["c_mse"] = mse_weight * losses.mse(image, target)
+            total = sum(terms.values())
+            return total, terms
+
+        (loss, terms), image_grad = jax.value_and_grad(converter_loss_fn, has_aux=True)(generated)
+        (grads,) = pullback(image_grad)
+        converter = update(conv, grads, conv_stats)
+        metrics |= terms | {"converter_loss": loss, "mse": losses.mse(fake, target)}
+        return States(converter, real_fake, domain), metrics
+
+    return train_step
+
+
+def create_mesh(devices: list | None = None) -> Mesh:
+    """A one-dimensional mesh over every device (of every process): pure data parallelism."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(devices, (DATA_AXIS,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def jit_train_step(
+    config: ml_collections.ConfigDict, mesh: Mesh
+) -> Callable[[States, Batch, jax.Array], tuple[States, Metrics]]:
+    """Global-view jit: the batch is split over the mesh, the states replicated.
+
+    Batch norm statistics and the loss means are then those of the global batch,
+    so the result does not depend on how many devices share it.
+    """
+    return jax.jit(
+        make_train_step(config),
+        in_shardings=(replicated(mesh), batch_sharding(mesh), replicated(mesh)),
+        out_shardings=(replicated(mesh), replicated(mesh)),
+        donate_argnums=(0,),
+    )

@@ -1,0 +1,175 @@
+"""The training loop: data, states, the jitted step, and everything written to the work dir.
+
+All side effects live here (files, logs, checkpoints); the step itself is pure.
+Rerunning with the same work dir resumes from the latest checkpoint.
+"""
+
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from tensorboardX import SummaryWriter
+
+from pldt_jax import checkpoints, evaluate, images, input_pipeline, prepare, step
+
+
+class RunLog:
+    """metrics.jsonl (one JSON object per logged step) and TensorBoard events, side by side."""
+
+    def __init__(self, workdir: str, enabled: bool = True):
+        self.enabled = enabled
+        if enabled:
+            self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
+            self.tensorboard = SummaryWriter(workdir)
+
+    def scalars(self, step_number: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps({"step": step_number, **values}) + "\n")
+        self.jsonl.flush()
+        for name, value in values.items():
+            self.tensorboard.add_scalar(name, value, step_number)
+
+    def image(self, step_number: int, name: str, picture: np.ndarray) -> None:
+        if self.enabled:
+            self.tensorboard.add_image(name, picture, step_number, dataformats="HWC")
+
+    def close(self) -> None:
+        if self.enabled:
+            self.jsonl.close()
+            self.tensorboard.close()
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json(indent=2, sort_keys=True))
+
+
+def sample_grid(converter: step.TrainState, samples: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows of (photo | true product | generated) triplets, four triplets per row."""
+    generated = images.to_uint8(np.asarray(evaluate.generate(converter, samples["source"])))
+    triplets = [
+        [samples["source"][i], samples["target"][i], generated[i]] for i in range(len(generated))
+    ]
+    rows = [sum(triplets[i : i + 4], []) for i in range(0, len(triplets), 4)]
+    return images.image_grid(rows)
+
+
+def format_duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates."""
+    workdir = os.path.abspath(workdir)
+    is_chief = jax.process_index() == 0
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    if is_chief:
+        write_config(workdir, config)
+
+    sources = prepare.load_data_sources(config)
+    direction = config.dataset.direction
+    train_split = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
+    sample_split = input_pipeline.orient(
+        input_pipeline.load_split(sources[config.dataset.sample_split]), direction
+    )
+    samples = next(iter(input_pipeline.eval_batches(sample_split, config.num_sample_images)))
+    batches = input_pipeline.create_train_iterator(config, train_split, as_uint8=True)
+    num_steps = step.total_steps(config, batches.steps_per_epoch)
+
+    mesh = step.create_mesh()
+    data_sharding = step.batch_sharding(mesh)
+    init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
+    states = jax.jit(
+        lambda key: step.create_states(config, key, num_steps),
+        out_shardings=step.replicated(mesh),
+    )(init_rng)
+
+    manager = checkpoints.create_manager(
+        os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep
+    )
+    first_step = 0
+    restored = checkpoints.restore(manager, states)
+    if restored is not None:
+        first_step, states, progress = restored
+        batches.set_state(progress["data"])
+        logging.info("Resumed from the checkpoint of step %d.", first_step)
+
+    train_step = step.jit_train_step(config, mesh)
+    log = RunLog(workdir, enabled=is_chief)
+    logging.info(
+        "Training %d steps (%d per epoch) of global batch %d on %d device(s); work dir %s",
+        num_steps,
+        batches.steps_per_epoch,
+        config.batch_size,
+        jax.device_count(),
+        workdir,
+    )
+
+    def save(step_number: int) -> None:
+        progress = {"data": batches.get_state(), "seed": config.seed}
+        checkpoints.save(manager, step_number, states, progress, config)
+
+    def write_samples(step_number: int) -> None:
+        if not is_chief:
+            return
+        grid = sample_grid(states.converter, samples)
+        images.save_png(grid, os.path.join(workdir, "samples", f"step_{step_number}.png"))
+        log.image(step_number, "samples", grid)
+
+    window_start, window_steps, run_start = time.time(), 0, time.time()
+    for step_number in range(first_step + 1, num_steps + 1):
+        local = next(batches)
+        batch = {
+            key: jax.make_array_from_process_local_data(data_sharding, local[key])
+            for key in ("source", "target", "negative")
+        }
+        states, metrics = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
+        window_steps += 1
+
+        if step_number % config.log_every_steps == 0 or step_number == num_steps:
+            values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            elapsed = time.time() - window_start
+            values["images_per_second"] = window_steps * config.batch_size / elapsed
+            values["learning_rate"] = float(
+                step.learning_rate_schedule(config, num_steps)(step_number)
+            )
+            log.scalars(step_number, values)
+            remaining = (num_steps - step_number) * elapsed / window_steps
+            logging.info(
+                "step %d/%d | %.1f img/s | D_rf %.3f | D_dd %.3f | C %.3f | mse %.3f | "
+                "elapsed %s | eta %s",
+                step_number,
+                num_steps,
+                values["images_per_second"],
+                values.get("d_real_fake_loss", float("nan")),
+                values.get("d_domain_loss", float("nan")),
+                values["converter_loss"],
+                values["mse"],
+                format_duration(time.time() - run_start),
+                format_duration(remaining),
+            )
+            window_start, window_steps = time.time(), 0
+
+        if step_number % config.sample_every_steps == 0 or step_number == num_steps:
+            write_samples(step_number)
+        if step_number % config.checkpoint_every_steps == 0 or step_number == num_steps:
+            save(step_number)
+
+    manager.wait_until_finished()
+    manager.close()
+    log.close()
+    return evaluate.evaluate(
+        workdir,
+        config.dataset.eval_split,
+        converter=states.converter,
+        step=num_steps,
+        config=config,
+    )

@@ -1,0 +1,89 @@
+import jax
+import jax.numpy as jnp
+import pytest
+
+from pldt_jax import config as config_lib
+from pldt_jax import models
+
+
+def shapes(module, channels, resolution=64):
+    x = jnp.zeros((2, resolution, resolution, channels))
+    variables = jax.eval_shape(lambda: module.init(jax.random.key(0), x, train=False))
+    return jax.tree.map(lambda a: a.shape, variables["params"]), variables
+
+
+def test_converter_parameters_match_table_1():
+    params, _ = shapes(models.Converter(), 3)
+    encoder, decoder = params["encoder"], params["decoder"]
+    trunk = encoder["ConvTrunk_0"]
+    assert trunk["Conv_0"] == {"kernel": (5, 5, 3, 128), "bias": (128,)}
+    assert trunk["Conv_1"] == {"kernel": (5, 5, 128, 256)}
+    assert trunk["Conv_2"] == {"kernel": (5, 5, 256, 512)}
+    assert trunk["Conv_3"] == {"kernel": (5, 5, 512, 1024)}
+    # Conv. 5: 4x4 (not the printed 1x1) to the 64-d code.
+    assert encoder["Conv_0"] == {"kernel": (4, 4, 1024, 64)}
+    assert decoder["Dense_0"] == {"kernel": (64, 4 * 4 * 1024)}
+    assert decoder["UpConv_0"] == {"kernel": (5, 5, 1024, 512)}
+    assert decoder["UpConv_1"] == {"kernel": (5, 5, 512, 256)}
+    assert decoder["UpConv_2"] == {"kernel": (5, 5, 256, 128)}
+    assert decoder["UpConv_3"] == {"kernel": (5, 5, 128, 3), "bias": (3,)}
+    # Batch norm on every layer but the first encoder conv and the last decoder conv.
+    assert sorted(k for k in trunk if k.startswith("BatchNorm")) == [
+        "BatchNorm_0",
+        "BatchNorm_1",
+        "BatchNorm_2",
+    ]
+    assert len([k for k in decoder if k.startswith("BatchNorm")]) == 4
+
+
+@pytest.mark.parametrize("channels", [3, 6])
+def test_discriminator_parameters_match_table_1(channels):
+    params, variables = shapes(models.Discriminator(), channels)
+    trunk = params["ConvTrunk_0"]
+    assert trunk["Conv_0"]["kernel"] == (5, 5, channels, 128)
+    assert trunk["Conv_3"]["kernel"] == (5, 5, 512, 1024)
+    assert params["Conv_0"] == {"kernel": (4, 4, 1024, 1), "bias": (1,)}
+    assert "batch_stats" in variables
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+def test_output_shapes_and_ranges(resolution):
+    converter = models.Converter(resolution=resolution, width=1 / 32)
+    discriminator = models.Discriminator(resolution=resolution, width=1 / 32)
+    x = jax.random.uniform(jax.random.key(1), (2, resolution, resolution, 3), minval=-1)
+    variables = jax.jit(lambda x: converter.init(jax.random.key(0), x, train=False))(x)
+    y = jax.jit(lambda v, x: converter.apply(v, x, train=False))(variables, x)
+    assert y.shape == x.shape
+    assert float(jnp.abs(y).max()) <= 1.0
+    encode = lambda m, x: m.encoder(x, train=False)  # noqa: E731
+    assert jax.eval_shape(lambda: converter.apply(variables, x, method=encode)).shape == (2, 64)
+    d_vars = jax.eval_shape(lambda: discriminator.init(jax.random.key(0), x, train=False))
+    logits = jax.eval_shape(lambda v: discriminator.apply(v, x, train=False), d_vars)
+    assert logits.shape == (2,)
+
+
+def test_128px_adds_one_stride_2_stage():
+    assert models.stage_filters(64, 1.0) == (128, 256, 512, 1024)
+    assert models.stage_filters(128, 1.0) == (64, 128, 256, 512, 1024)
+    assert models.stage_filters(64, 0.125) == (16, 32, 64, 128)
+    with pytest.raises(ValueError, match="resolution"):
+        models.stage_filters(96, 1.0)
+
+
+def test_weights_drawn_from_normal_0_02():
+    model = models.Discriminator(width=0.25)
+    x = jnp.zeros((1, 64, 64, 3))
+    variables = jax.jit(lambda: model.init(jax.random.key(0), x, train=False))()
+    kernel = variables["params"]["ConvTrunk_0"]["Conv_2"]["kernel"]
+    assert abs(float(kernel.std()) - 0.02) < 0.002
+    assert abs(float(kernel.mean())) < 0.002
+
+
+def test_create_models_from_config():
+    config = config_lib.default_config()
+    config.model.width = 0.125
+    converter, real_fake, domain = models.create_models(config)
+    assert converter.width == 0.125 and real_fake.resolution == 64
+    config.model.converter = "unknown"
+    with pytest.raises(ValueError, match="converter"):
+        models.create_models(config)
