@@ -97,7 +97,9 @@ def main() -> None:
         f"jax {jax.__version__} on {jax.default_backend()}{torch_note}; batch {args.batch}, "
         f"width {args.width}, median of {args.repeats} (ms)\n"
     )
-    print("| layer | implementation | forward | fwd+bwd | fwd+bwd / forward | native fwd+bwd / this |")
+    print(
+        "| layer | implementation | forward | fwd+bwd | fwd+bwd / forward | native fwd+bwd / this |"
+    )
     print("|---|---|---:|---:|---:|---:|")
     for name, size, cin, cout in decoder_cases(args.width):
         x = jax.random.normal(jax.random.key(2), (args.batch, size, size, cin))

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from pldt_jax import checkpoints, input_pipeline, metrics, prepare
+from pldt_jax import checkpoints, input_pipeline, logs, metrics, prepare
 from pldt_jax.step import TrainState, to_float
 
 
@@ -41,7 +41,7 @@ def score(predictions: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, flo
 def evaluate_converter(
     converter: TrainState, split: input_pipeline.SplitArrays, batch_size: int
 ) -> dict[str, float]:
-    batches = input_pipeline.eval_batches(split, batch_size)
+    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
     return score(
         (generate(converter, batch["source"]), to_float(jnp.asarray(batch["target"])))
         for batch in batches
@@ -54,7 +54,7 @@ def mean_product_baseline(
     """The trivial baseline: always answer the mean training product image."""
     _, products, _ = input_pipeline.products(train)
     mean = to_float(jnp.asarray(products)).mean(axis=0)
-    batches = input_pipeline.eval_batches(split, batch_size)
+    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
     return score(
         (jnp.broadcast_to(mean, batch["target"].shape), to_float(jnp.asarray(batch["target"])))
         for batch in batches
@@ -112,6 +112,7 @@ def evaluate(
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    logs.quiet_library_logs()
     evaluate(flags.FLAGS.workdir, flags.FLAGS.split)
 
 

@@ -154,8 +154,12 @@ class UpConv(nn.Module):
         strides = tuple(self.strides)
         if implementation == "native":
             y = lax.conv_transpose(
-                inputs, kernel, strides, "SAME",
-                dimension_numbers=_DIMENSION_NUMBERS, precision=self.precision,
+                inputs,
+                kernel,
+                strides,
+                "SAME",
+                dimension_numbers=_DIMENSION_NUMBERS,
+                precision=self.precision,
             )
         elif implementation == "subpixel":
             y = conv_transpose_subpixel(inputs, kernel, strides, self.precision)

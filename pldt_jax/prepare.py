@@ -17,6 +17,7 @@ import tensorflow_datasets as tfds
 from absl import app, flags
 from ml_collections import config_flags
 
+from pldt_jax import logs
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
 
 # Re-exported: callers of this module need not know where the builder lives.
@@ -57,6 +58,7 @@ def load_data_sources(config: ml_collections.ConfigDict) -> dict[str, Sequence[d
 
 
 def main(argv: Sequence[str], config: ml_collections.ConfigDict) -> None:
+    logs.quiet_library_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:

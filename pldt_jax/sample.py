@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from pldt_jax import checkpoints, evaluate, images
+from pldt_jax import checkpoints, evaluate, images, logs
 from pldt_jax.step import TrainState
 
 
@@ -65,6 +65,7 @@ def sample(workdir: str, input_path: str, output_path: str) -> list[tuple[Path, 
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    logs.quiet_library_logs()
     try:
         failures = sample(flags.FLAGS.workdir, flags.FLAGS.input, flags.FLAGS.output)
     except (checkpoints.CheckpointError, FileNotFoundError, images.ImageError) as error:

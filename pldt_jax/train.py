@@ -4,7 +4,6 @@ All side effects live here (files, logs, checkpoints); the step itself is pure.
 Rerunning with the same work dir resumes from the latest checkpoint.
 """
 
-import json
 import os
 import time
 from typing import Any
@@ -13,36 +12,8 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
-from tensorboardX import SummaryWriter
 
-from pldt_jax import checkpoints, evaluate, images, input_pipeline, prepare, step
-
-
-class RunLog:
-    """metrics.jsonl (one JSON object per logged step) and TensorBoard events, side by side."""
-
-    def __init__(self, workdir: str, enabled: bool = True):
-        self.enabled = enabled
-        if enabled:
-            self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
-            self.tensorboard = SummaryWriter(workdir)
-
-    def scalars(self, step_number: int, values: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        self.jsonl.write(json.dumps({"step": step_number, **values}) + "\n")
-        self.jsonl.flush()
-        for name, value in values.items():
-            self.tensorboard.add_scalar(name, value, step_number)
-
-    def image(self, step_number: int, name: str, picture: np.ndarray) -> None:
-        if self.enabled:
-            self.tensorboard.add_image(name, picture, step_number, dataformats="HWC")
-
-    def close(self) -> None:
-        if self.enabled:
-            self.jsonl.close()
-            self.tensorboard.close()
+from pldt_jax import checkpoints, evaluate, images, input_pipeline, logs, prepare, step
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -80,7 +51,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     sample_split = input_pipeline.orient(
         input_pipeline.load_split(sources[config.dataset.sample_split]), direction
     )
-    samples = next(iter(input_pipeline.eval_batches(sample_split, config.num_sample_images)))
+    samples = next(
+        iter(input_pipeline.eval_batches(sample_split, config.num_sample_images, as_uint8=True))
+    )
     batches = input_pipeline.create_train_iterator(config, train_split, as_uint8=True)
     num_steps = step.total_steps(config, batches.steps_per_epoch)
 
@@ -103,7 +76,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         logging.info("Resumed from the checkpoint of step %d.", first_step)
 
     train_step = step.jit_train_step(config, mesh)
-    log = RunLog(workdir, enabled=is_chief)
+    log = logs.RunLog(workdir, enabled=is_chief)
     logging.info(
         "Training %d steps (%d per epoch) of global batch %d on %d device(s); work dir %s",
         num_steps,

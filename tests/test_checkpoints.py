@@ -1,0 +1,36 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pldt_jax import checkpoints, step
+from pldt_jax.config import default_config
+
+
+def test_save_restore_round_trip(tmp_path):
+    config = default_config()
+    config.model.width = 1 / 32
+    states = step.create_states(config, jax.random.key(0), 10)
+    states = states.replace(converter=states.converter.replace(step=jnp.asarray(7)))
+    progress = {"data": {"epoch": 1, "step": 3}, "seed": 0}
+    with checkpoints.create_manager(tmp_path / "ck") as manager:
+        checkpoints.save(manager, 7, states, progress, config)
+        manager.wait_until_finished()
+        fresh = step.create_states(config, jax.random.key(1), 10)
+        restored_step, restored, restored_progress = checkpoints.restore(manager, fresh)
+    assert restored_step == 7 and restored_progress == progress
+    for a, b in zip(jax.tree.leaves(states), jax.tree.leaves(restored), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # The converter alone, with the config it was saved with, on the CPU.
+    converter_step, converter, saved = checkpoints.restore_converter(tmp_path / "ck")
+    assert converter_step == 7 and saved.model.width == 1 / 32
+    assert jax.tree.leaves(converter.params)[0].devices() == {jax.devices("cpu")[0]}
+
+
+def test_restore_without_checkpoint(tmp_path):
+    with checkpoints.create_manager(tmp_path / "empty") as manager:
+        assert checkpoints.restore(manager, None) is None
+    with pytest.raises(checkpoints.CheckpointError, match="no complete checkpoint"):
+        checkpoints.restore_converter(tmp_path / "empty")
+    with pytest.raises(checkpoints.CheckpointError, match="no checkpoint directory"):
+        checkpoints.restore_converter(tmp_path / "missing")

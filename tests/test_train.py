@@ -1,0 +1,134 @@
+"""The main job end to end on dummy LookBook data: every work-dir file, resume, evaluate, sample."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pldt_jax import checkpoints, evaluate, images, sample, train
+from pldt_jax.config import default_config
+from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+
+DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
+
+
+def tiny_config(data_dir: Path, total_steps: int = 2):
+    config = default_config()
+    config.dataset.manual_dir = str(DUMMY_DATA)
+    config.dataset.data_dir = str(data_dir)
+    config.model.width = 1 / 32
+    config.optimizer.name = "adam"
+    config.batch_size = 4
+    config.total_steps = total_steps
+    config.log_every_steps = 1
+    config.sample_every_steps = 2
+    config.checkpoint_every_steps = 2
+    config.num_sample_images = 4
+    config.eval_batch_size = 8
+    return config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    workdir = root / "workdir"
+    results = train.train_and_evaluate(tiny_config(root / "tfds"), str(workdir))
+    return workdir, root, results
+
+
+def test_main_job_writes_every_file(run):
+    workdir, _, results = run
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["total_steps"] == 2 and config["model"]["width"] == 1 / 32
+
+    logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in logged] == [1, 2]
+    for key in (
+        "d_real_fake_loss",
+        "d_domain_loss",
+        "converter_loss",
+        "mse",
+        "d_real_fake/real",
+        "d_domain/associated",
+        "images_per_second",
+    ):
+        assert np.isfinite(logged[-1][key]), key
+
+    assert list(workdir.glob("events.out.tfevents.*")), "no TensorBoard events"
+    grid = np.asarray(Image.open(workdir / "samples" / "step_2.png"))
+    assert grid.ndim == 3 and grid.shape[0] >= 64 and grid.shape[1] >= 3 * 64 * 1
+    assert (workdir / "checkpoints" / "2").is_dir()
+
+    saved = json.loads((workdir / "eval" / "metrics.json").read_text())
+    assert saved["split"] == "test" and saved["step"] == 2
+    assert saved["num_images"] > 0
+    assert 0 <= saved["rmse"] <= 1 and -1 <= saved["cssim"] <= 1
+    assert saved == json.loads(json.dumps(results))
+
+
+def test_rerun_resumes_from_latest_checkpoint(run, tmp_path):
+    workdir, root, _ = run
+    results = train.train_and_evaluate(tiny_config(root / "tfds", total_steps=3), str(workdir))
+    logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in logged] == [1, 2, 3]  # Steps 1-2 were not run again.
+    assert results["step"] == 3
+    step, converter, config = checkpoints.restore_converter(workdir / "checkpoints")
+    assert step == 3 and int(converter.step) == 3 and config.total_steps == 3
+
+
+def test_evaluate_restores_the_checkpoint(run):
+    workdir, _, _ = run
+    results = evaluate.evaluate(str(workdir), "validation")
+    assert results["split"] == "validation" and results["num_images"] > 0
+    assert "mean_product" in results["baselines"]
+
+
+def test_sample_converts_photos_of_any_format(run, tmp_path):
+    workdir, _, _ = run
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (90, 160), (200, 30, 30)).save(photos / "a.jpg")
+    Image.new("RGBA", (300, 120), (0, 0, 255, 128)).save(photos / "b.png")
+    Image.new("RGB", (40, 50), (0, 200, 0)).save(photos / "c.webp")
+    (photos / "notes.txt").write_text("not a photo")
+    failures = sample.sample(str(workdir), str(photos), str(tmp_path / "out"))
+    assert [path.name for path, _ in failures] == ["notes.txt"]
+    for stem in "abc":
+        product = np.asarray(Image.open(tmp_path / "out" / f"{stem}.png"))
+        assert product.shape == (64, 64, 3) and product.dtype == np.uint8
+
+    single = tmp_path / "single.png"
+    assert sample.sample(str(workdir), str(photos / "a.jpg"), str(single)) == []
+    # The same photo through the folder and the single-file path gives the same product.
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(single)), np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    )
+
+
+def test_sample_command_reports_failures_and_missing_checkpoints(run, tmp_path):
+    workdir, _, _ = run
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    images.save_png(np.full((70, 50, 3), 128, np.uint8), photos / "ok.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    command = [
+        sys.executable,
+        "-m",
+        "pldt_jax.sample",
+        f"--workdir={workdir}",
+        f"--input={photos}",
+        f"--output={tmp_path / 'out'}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "broken.jpg" in result.stderr and "1 file(s) could not be converted" in result.stderr
+    assert (tmp_path / "out" / "ok.png").exists()
+
+    command[3] = f"--workdir={tmp_path / 'nothing'}"
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "no checkpoint" in result.stderr and "Traceback" not in result.stderr
