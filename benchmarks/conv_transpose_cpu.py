@@ -8,7 +8,7 @@ For each layer of the PLDT converter's decoder (Table 1: 4->8->16->32->64 px, ch
 median over --repeats runs (after a warm-up, implementations interleaved so that load from other
 processes hits them alike) of the jitted forward pass and of forward+backward (gradients w.r.t.
 input, kernel and bias). With PyTorch installed it adds `torch.nn.ConvTranspose2d(k=5, stride=2,
-padding=2, output_padding=1)` on the same shapes (NCHW) for reference.
+padding=2, output_padding=1)` on the same shapes (NCHW, float32 only) for reference.
 
     python benchmarks/conv_transpose_cpu.py --width 0.25 --batch 64 --repeats 5
 """
@@ -42,9 +42,9 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def jax_fns(impl: str, x: jax.Array, cout: int) -> tuple[Callable, Callable]:
+def jax_fns(impl: str, x: jax.Array, cout: int, dtype: str) -> tuple[Callable, Callable]:
     """Jitted forward and forward+backward of `UpConv(cout, implementation=impl)` on `x`."""
-    layer = UpConv(cout, implementation=impl)
+    layer = UpConv(cout, implementation=impl, dtype=jnp.dtype(dtype))
     params = layer.init(jax.random.key(0), x)
     cot = jax.random.normal(jax.random.key(1), (x.shape[0], 2 * x.shape[1], 2 * x.shape[2], cout))
     fwd = jax.jit(layer.apply)
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument(
         "--impls", default="native,subpixel", help="comma-separated; zero_insert is very slow"
     )
+    parser.add_argument("--dtype", default="float32", help="compute dtype (params stay float32)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     args = parser.parse_args()
 
@@ -89,13 +90,13 @@ def main() -> None:
     try:
         import torch
 
-        use_torch = not args.no_torch
+        use_torch = not args.no_torch and args.dtype == "float32"
         torch_note = f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
     except ImportError:
         use_torch, torch_note = False, ""
     print(
         f"jax {jax.__version__} on {jax.default_backend()}{torch_note}; batch {args.batch}, "
-        f"width {args.width}, median of {args.repeats} (ms)\n"
+        f"width {args.width}, {args.dtype}, median of {args.repeats} (ms)\n"
     )
     print(
         "| layer | implementation | forward | fwd+bwd | fwd+bwd / forward | native fwd+bwd / this |"
@@ -103,7 +104,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|")
     for name, size, cin, cout in decoder_cases(args.width):
         x = jax.random.normal(jax.random.key(2), (args.batch, size, size, cin))
-        fns = {impl: jax_fns(impl, x, cout) for impl in impls}
+        fns = {impl: jax_fns(impl, x, cout, args.dtype) for impl in impls}
         if use_torch:
             fns["torch"] = torch_fns(np.asarray(x), cout)
         for fwd, fwd_bwd in fns.values():  # warm-up (and compile)

@@ -10,6 +10,7 @@ import ml_collections
 def default_config() -> ml_collections.ConfigDict:
     """The PLDT paper's setup (section 5.2) on the real LookBook at 64 px."""
     config = ml_collections.ConfigDict()
+    config.name = "C+RF+DD"  # The method, as the results table names it (PLDT Table 2).
     config.seed = 0
 
     config.dataset = ml_collections.ConfigDict()
@@ -57,4 +58,5 @@ def default_config() -> ml_collections.ConfigDict:
     config.max_checkpoints_to_keep = 3
     config.num_sample_images = 16
     config.eval_batch_size = 256
+    config.num_eval_examples = 16  # Test photos kept in eval/examples.npz for the report.
     return config

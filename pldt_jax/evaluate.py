@@ -3,12 +3,13 @@
 python -m pldt_jax.evaluate --workdir=DIR [--split=test]
 
 Restores the converter of the latest checkpoint in DIR with the config it was
-trained with, and writes DIR/eval/metrics.json.
+trained with, and writes DIR/eval/metrics.json and DIR/eval/examples.npz. Generated
+images are scored as the uint8 pictures a user gets, like the paper's saved outputs.
 """
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from pldt_jax import checkpoints, input_pipeline, logs, metrics, prepare
+from pldt_jax import checkpoints, images, input_pipeline, logs, metrics, prepare
 from pldt_jax.step import TrainState, to_float
 
 
@@ -27,37 +28,48 @@ def generate(converter: TrainState, source: jax.Array) -> jax.Array:
     return converter.apply_fn(variables, to_float(source), train=False)
 
 
-def score(predictions: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Mean per-image RMSE and C-SSIM over (prediction, truth) batches in [-1, 1]."""
+def generate_split(
+    converter: TrainState, split: input_pipeline.SplitArrays, batch_size: int
+) -> np.ndarray:
+    """Generated images for every source of the split, as uint8 like a saved product image."""
+    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
+    return np.concatenate(
+        [images.to_uint8(np.asarray(generate(converter, batch["source"]))) for batch in batches]
+    )
+
+
+def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[str, float]:
+    """Mean per-image RMSE and C-SSIM of uint8 (or [0, 255] float) images, on [0, 1] pixels."""
     rmse, cssim = [], []
-    for prediction, truth in predictions:
-        prediction, truth = metrics.to_unit(prediction), metrics.to_unit(truth)
-        rmse.append(np.asarray(metrics.rmse(prediction, truth)))
-        cssim.append(np.asarray(metrics.cssim(prediction, truth)))
+    for start in range(0, len(truth), batch_size):
+        a = jnp.asarray(predictions[start : start + batch_size], jnp.float32) / 255.0
+        b = jnp.asarray(truth[start : start + batch_size], jnp.float32) / 255.0
+        rmse.append(np.asarray(metrics.rmse(a, b)))
+        cssim.append(np.asarray(metrics.cssim(a, b)))
     rmse, cssim = np.concatenate(rmse), np.concatenate(cssim)
     return {"rmse": float(rmse.mean()), "cssim": float(cssim.mean()), "num_images": len(rmse)}
-
-
-def evaluate_converter(
-    converter: TrainState, split: input_pipeline.SplitArrays, batch_size: int
-) -> dict[str, float]:
-    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
-    return score(
-        (generate(converter, batch["source"]), to_float(jnp.asarray(batch["target"])))
-        for batch in batches
-    )
 
 
 def mean_product_baseline(
     train: input_pipeline.SplitArrays, split: input_pipeline.SplitArrays, batch_size: int
 ) -> dict[str, float]:
     """The trivial baseline: always answer the mean training product image."""
-    _, products, _ = input_pipeline.products(train)
-    mean = to_float(jnp.asarray(products)).mean(axis=0)
-    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
-    return score(
-        (jnp.broadcast_to(mean, batch["target"].shape), to_float(jnp.asarray(batch["target"])))
-        for batch in batches
+    mean = input_pipeline.products(train).image.astype(np.float32).mean(axis=0)
+    return score(np.broadcast_to(mean, split.target.shape), split.target, batch_size)
+
+
+def write_examples(
+    workdir: str | os.PathLike, split: input_pipeline.SplitArrays, generated: np.ndarray, count: int
+) -> None:
+    """The first `count` photos of the split with their outputs, for the results report."""
+    path = os.path.join(workdir, "eval", "examples.npz")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez_compressed(
+        path,
+        image_id=split.image_id[:count],
+        source=split.source[:count],
+        target=split.target[:count],
+        generated=generated[:count],
     )
 
 
@@ -87,8 +99,10 @@ def evaluate(
     direction = config.dataset.direction
     split = input_pipeline.orient(input_pipeline.load_split(sources[split_name]), direction)
     train = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
-    results = evaluate_converter(converter, split, config.eval_batch_size)
+    generated = generate_split(converter, split, config.eval_batch_size)
+    results = score(generated, split.target, config.eval_batch_size)
     baseline = mean_product_baseline(train, split, config.eval_batch_size)
+    write_examples(workdir, split, generated, config.num_eval_examples)
     results |= {
         "split": split_name,
         "step": int(step),

@@ -68,6 +68,9 @@ def test_main_job_writes_every_file(run):
     assert saved["num_images"] > 0
     assert 0 <= saved["rmse"] <= 1 and -1 <= saved["cssim"] <= 1
     assert saved == json.loads(json.dumps(results))
+    examples = np.load(workdir / "eval" / "examples.npz")
+    assert examples["generated"].shape == examples["target"].shape
+    assert examples["generated"].dtype == np.uint8 and len(examples["image_id"]) > 0
 
 
 def test_rerun_resumes_from_latest_checkpoint(run, tmp_path):
