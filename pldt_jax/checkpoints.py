@@ -74,13 +74,16 @@ def saved_config(manager: ocp.CheckpointManager, step: int) -> ml_collections.Co
     return ml_collections.ConfigDict(restored["config"])
 
 
-def restore_converter(
-    directory: str | os.PathLike, device: jax.Device | None = None
+def restore_network(
+    directory: str | os.PathLike, name: str = "converter", device: jax.Device | None = None
 ) -> tuple[int, TrainState, ml_collections.ConfigDict]:
-    """(step, converter state, its config) of the latest checkpoint, on one device (default: CPU).
+    """(step, one network's state, its config) of the latest checkpoint, on one device.
 
-    Works whatever hardware and device count the run was trained on.
+    Reads only that network's files; the default device is the CPU, whatever hardware
+    and device count the run was trained on.
     """
+    if name not in NETWORKS:
+        raise ValueError(f"network must be one of {NETWORKS}, got {name!r}")
     directory = os.path.abspath(directory)
     if not os.path.isdir(directory):
         raise CheckpointError(f"no checkpoint directory at {directory}: train first")
@@ -90,8 +93,8 @@ def restore_converter(
             raise CheckpointError(f"no complete checkpoint in {directory}: train first")
         config = saved_config(manager, step)
         device = device or jax.devices("cpu")[0]
-        like = abstract_states(config, jax.sharding.SingleDeviceSharding(device)).converter
+        like = getattr(abstract_states(config, jax.sharding.SingleDeviceSharding(device)), name)
         restored = manager.restore(
-            step, args=ocp.args.Composite(converter=ocp.args.StandardRestore(like))
+            step, args=ocp.args.Composite(**{name: ocp.args.StandardRestore(like)})
         )
-    return step, restored["converter"], config
+    return step, restored[name], config

@@ -58,5 +58,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.max_checkpoints_to_keep = 3
     config.num_sample_images = 16
     config.eval_batch_size = 256
+    # 'converter', or 'retrieval' (PLDT Table 2 "Retrieval by DD-score": the training
+    # product the trained domain discriminator scores highest for each test photo).
+    config.eval_method = "converter"
     config.num_eval_examples = 16  # Test photos kept in eval/examples.npz for the report.
     return config

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from pldt_jax import checkpoints, images, input_pipeline, logs, metrics, prepare
+from pldt_jax import checkpoints, images, input_pipeline, logs, metrics, prepare, retrieval
 from pldt_jax.step import TrainState, to_float
 
 
@@ -83,27 +83,37 @@ def write_metrics(workdir: str | os.PathLike, results: dict[str, Any]) -> str:
 
 
 def evaluate(
-    workdir: str | os.PathLike,
-    split_name: str | None = None,
-    converter: TrainState | None = None,
-    step: int | None = None,
-    config=None,
+    workdir: str | os.PathLike, split_name: str | None = None, method: str | None = None
 ) -> dict[str, Any]:
-    """Scores a converter (default: the latest checkpoint's); writes eval/metrics.json."""
-    if converter is None:
-        step, converter, config = checkpoints.restore_converter(
-            os.path.join(workdir, "checkpoints"), device=jax.devices()[0]
-        )
+    """Scores the latest checkpoint of a run; writes eval/metrics.json and eval/examples.npz.
+
+    `method` (default: the run's `eval_method`) 'retrieval' answers each photo with the
+    training product the domain discriminator scores highest, instead of the converter's
+    output.
+    """
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    device = jax.devices()[0]
+    step, converter, config = checkpoints.restore_network(checkpoint_dir, "converter", device)
     split_name = split_name or config.dataset.eval_split
+    method = method or config.eval_method
+    if method not in ("converter", "retrieval"):
+        raise ValueError(f"evaluation method must be 'converter' or 'retrieval', got {method!r}")
     sources = prepare.load_data_sources(config)
     direction = config.dataset.direction
     split = input_pipeline.orient(input_pipeline.load_split(sources[split_name]), direction)
     train = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
-    generated = generate_split(converter, split, config.eval_batch_size)
+    if method == "retrieval":
+        _, domain, _ = checkpoints.restore_network(checkpoint_dir, "domain", device)
+        catalogue = input_pipeline.products(train).image
+        generated = catalogue[retrieval.retrieve(domain, split.source, catalogue)]
+    else:
+        generated = generate_split(converter, split, config.eval_batch_size)
     results = score(generated, split.target, config.eval_batch_size)
     baseline = mean_product_baseline(train, split, config.eval_batch_size)
     write_examples(workdir, split, generated, config.num_eval_examples)
     results |= {
+        "method": config.name,
+        "eval_method": method,
         "split": split_name,
         "step": int(step),
         "baselines": {"mean_product": baseline},
@@ -127,10 +137,13 @@ def evaluate(
 def main(argv: Sequence[str]) -> None:
     del argv
     logs.quiet_library_logs()
-    evaluate(flags.FLAGS.workdir, flags.FLAGS.split)
+    evaluate(flags.FLAGS.workdir, flags.FLAGS.split, flags.FLAGS.method)
 
 
 if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "Work dir of a training run.", required=True)
     flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
+    flags.DEFINE_enum(
+        "method", None, ["converter", "retrieval"], "Default: the config's eval_method."
+    )
     app.run(main)

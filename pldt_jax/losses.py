@@ -20,25 +20,26 @@ def domain_loss(logits: jax.Array, is_associated: jax.Array) -> jax.Array:
     return bce_with_logits(logits, is_associated)
 
 
-def converter_adversarial_loss(
-    fake_logits: jax.Array, kind: str, weights: jax.Array | None = None
-) -> jax.Array:
-    """What the converter minimises against one discriminator, on its generated images.
+def converter_adversarial_loss(logits: jax.Array, kind: str, is_generated: jax.Array) -> jax.Array:
+    """What the converter minimises against one discriminator, over its generated candidates.
 
+    The discriminator judges the same candidate batch I as in its own update (Eq. 6),
+    with the converter's live output at the generated positions: the other candidates
+    do not depend on the converter, and the discriminator's batch norm then sees the
+    batch it was trained on (an all-generated batch would be normalised differently
+    and fool it for free).
     'non_saturating' (default, as DCGAN): -log D(C(x)), strong gradients early on.
     'paper': Eq. 6 as printed, the converter maximises the discriminator's loss,
-    i.e. minimises log(1 - D(C(x))). `weights` masks which samples count (Eq. 6
-    averages over the whole batch while only generated candidates depend on C).
+    i.e. minimises log(1 - D(C(x))).
     """
     if kind == "non_saturating":
-        per_sample = optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits))
+        per_sample = optax.sigmoid_binary_cross_entropy(logits, jnp.ones_like(logits))
     elif kind == "paper":
-        per_sample = -optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits))
+        per_sample = -optax.sigmoid_binary_cross_entropy(logits, jnp.zeros_like(logits))
     else:
         raise ValueError(f"unknown converter loss {kind!r}; expected 'non_saturating' or 'paper'")
-    if weights is None:
-        return per_sample.mean()
-    return (per_sample * weights).mean()
+    weights = is_generated.astype(per_sample.dtype)
+    return jnp.sum(per_sample * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
 def mse(prediction: jax.Array, target: jax.Array) -> jax.Array:

@@ -44,7 +44,7 @@ def plan(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
 
 def sample(workdir: str, input_path: str, output_path: str) -> list[tuple[Path, str]]:
     """Converts every photo; returns the (file, reason) of each that failed."""
-    step, converter, config = checkpoints.restore_converter(
+    step, converter, config = checkpoints.restore_network(
         os.path.join(workdir, "checkpoints"), device=jax.devices("cpu")[0]
     )
     logging.info("Converter of step %d, %d px.", step, config.resolution)

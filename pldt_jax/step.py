@@ -193,22 +193,20 @@ def make_train_step(
             }
 
         def converter_loss_fn(image):
-            # Against the updated discriminators (frozen here, their statistics discarded).
-            if converter_loss_kind == "paper":
-                seen = jnp.where(pick == GENERATED, image, candidate)
-                weights = (choice == GENERATED).astype(jnp.float32)
-            else:
-                seen, weights = image, None
+            # Against the updated discriminators (frozen here, their statistics discarded),
+            # on the candidate batch they were trained on, generated positions live.
+            seen = jnp.where(pick == GENERATED, image, candidate)
+            is_generated = choice == GENERATED
             terms = {}
             if rf_weight > 0:
                 logits, _ = apply_train(real_fake, real_fake.params, seen)
                 terms["c_real_fake"] = rf_weight * losses.converter_adversarial_loss(
-                    logits, converter_loss_kind, weights
+                    logits, converter_loss_kind, is_generated
                 )
             if domain_weight > 0:
                 logits, _ = apply_train(domain, domain.params, jnp.concatenate([source, seen], -1))
                 terms["c_domain"] = domain_weight * losses.converter_adversarial_loss(
-                    logits, converter_loss_kind, weights
+                    logits, converter_loss_kind, is_generated
                 )
             if mse_weight > 0:
                 terms["c_mse"] = mse_weight * losses.mse(image, target)

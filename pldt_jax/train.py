@@ -139,10 +139,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     manager.wait_until_finished()
     manager.close()
     log.close()
-    return evaluate.evaluate(
-        workdir,
-        config.dataset.eval_split,
-        converter=states.converter,
-        step=num_steps,
-        config=config,
-    )
+    return evaluate.evaluate(workdir, config.dataset.eval_split)

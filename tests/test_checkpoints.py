@@ -22,7 +22,7 @@ def test_save_restore_round_trip(tmp_path):
     for a, b in zip(jax.tree.leaves(states), jax.tree.leaves(restored), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # The converter alone, with the config it was saved with, on the CPU.
-    converter_step, converter, saved = checkpoints.restore_converter(tmp_path / "ck")
+    converter_step, converter, saved = checkpoints.restore_network(tmp_path / "ck")
     assert converter_step == 7 and saved.model.width == 1 / 32
     assert jax.tree.leaves(converter.params)[0].devices() == {jax.devices("cpu")[0]}
 
@@ -31,6 +31,6 @@ def test_restore_without_checkpoint(tmp_path):
     with checkpoints.create_manager(tmp_path / "empty") as manager:
         assert checkpoints.restore(manager, None) is None
     with pytest.raises(checkpoints.CheckpointError, match="no complete checkpoint"):
-        checkpoints.restore_converter(tmp_path / "empty")
+        checkpoints.restore_network(tmp_path / "empty")
     with pytest.raises(checkpoints.CheckpointError, match="no checkpoint directory"):
-        checkpoints.restore_converter(tmp_path / "missing")
+        checkpoints.restore_network(tmp_path / "missing")

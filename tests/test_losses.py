@@ -34,21 +34,22 @@ def test_eq2_and_eq5_targets():
     )
 
 
-def test_converter_losses():
-    logits = jnp.array([0.0, 1.0])
+def test_converter_losses_count_generated_candidates_only():
+    logits = jnp.array([0.0, 1.0, 5.0])
+    is_generated = jnp.array([True, True, False])
     p = 1 / (1 + np.exp(-np.array([0.0, 1.0])))
     non_saturating = -np.log(p).mean()
     paper = np.log(1 - p).mean()  # Eq. 6: minus the discriminator's loss on generated images.
-    assert float(losses.converter_adversarial_loss(logits, "non_saturating")) == pytest.approx(
-        non_saturating, rel=1e-6
+    assert float(
+        losses.converter_adversarial_loss(logits, "non_saturating", is_generated)
+    ) == pytest.approx(non_saturating, rel=1e-6)
+    assert float(losses.converter_adversarial_loss(logits, "paper", is_generated)) == (
+        pytest.approx(paper, rel=1e-6)
     )
-    assert float(losses.converter_adversarial_loss(logits, "paper")) == pytest.approx(
-        paper, rel=1e-6
-    )
-    weighted = losses.converter_adversarial_loss(logits, "paper", jnp.array([1.0, 0.0]))
-    assert float(weighted) == pytest.approx(np.log(1 - p[0]) / 2, rel=1e-6)
+    nothing_generated = jnp.zeros(3, bool)
+    assert float(losses.converter_adversarial_loss(logits, "paper", nothing_generated)) == 0.0
     with pytest.raises(ValueError):
-        losses.converter_adversarial_loss(logits, "wasserstein")
+        losses.converter_adversarial_loss(logits, "wasserstein", is_generated)
 
 
 def test_mse():

@@ -60,11 +60,12 @@ def reference_step(config, states, batch, rng):
 
     def converter_loss(p):
         image, _ = step.apply_train(states.converter, p, source)
-        rf_logits, _ = step.apply_train(real_fake, real_fake.params, image)
-        dd_logits, _ = step.apply_train(domain, domain.params, jnp.concatenate([source, image], -1))
+        seen = jnp.where(pick == 2, image, candidate)  # Eq. 6: the same candidates I.
+        rf_logits, _ = step.apply_train(real_fake, real_fake.params, seen)
+        dd_logits, _ = step.apply_train(domain, domain.params, jnp.concatenate([source, seen], -1))
         return 0.5 * losses.converter_adversarial_loss(
-            rf_logits, "non_saturating"
-        ) + 0.5 * losses.converter_adversarial_loss(dd_logits, "non_saturating")
+            rf_logits, "non_saturating", choice == 2
+        ) + 0.5 * losses.converter_adversarial_loss(dd_logits, "non_saturating", choice == 2)
 
     grads = jax.grad(converter_loss)(states.converter.params)
     converter = step.update(states.converter, grads, conv_stats)

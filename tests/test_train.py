@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pldt_jax import checkpoints, evaluate, images, sample, train
+from pldt_jax import checkpoints, evaluate, images, input_pipeline, prepare, sample, train
 from pldt_jax.config import default_config
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
 
@@ -79,7 +79,7 @@ def test_rerun_resumes_from_latest_checkpoint(run, tmp_path):
     logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in logged] == [1, 2, 3]  # Steps 1-2 were not run again.
     assert results["step"] == 3
-    step, converter, config = checkpoints.restore_converter(workdir / "checkpoints")
+    step, converter, config = checkpoints.restore_network(workdir / "checkpoints")
     assert step == 3 and int(converter.step) == 3 and config.total_steps == 3
 
 
@@ -88,6 +88,18 @@ def test_evaluate_restores_the_checkpoint(run):
     results = evaluate.evaluate(str(workdir), "validation")
     assert results["split"] == "validation" and results["num_images"] > 0
     assert "mean_product" in results["baselines"]
+
+
+def test_retrieval_baseline_answers_with_training_products(run):
+    workdir, _, _ = run
+    results = evaluate.evaluate(str(workdir), "test", method="retrieval")
+    assert results["eval_method"] == "retrieval" and results["num_images"] > 0
+    examples = np.load(workdir / "eval" / "examples.npz")
+    # Every answer is a real product image, so it is the target of some training photo.
+    config = tiny_config(workdir.parent / "tfds")
+    train_targets = input_pipeline.load_split(prepare.load_data_sources(config)["train"]).target
+    for answer in examples["generated"]:
+        assert (train_targets == answer).all(axis=(1, 2, 3)).any()
 
 
 def test_sample_converts_photos_of_any_format(run, tmp_path):

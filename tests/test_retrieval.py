@@ -1,0 +1,25 @@
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from pldt_jax import retrieval
+from pldt_jax.step import TrainState
+
+
+def closeness(variables, pairs, train):
+    """A stand-in domain discriminator: the closer the two images, the more associated."""
+    del variables, train
+    return -jnp.mean(jnp.square(pairs[..., :3] - pairs[..., 3:]), axis=(1, 2, 3))
+
+
+def test_retrieves_the_best_scoring_product_across_chunks():
+    rng = np.random.default_rng(0)
+    products = rng.integers(0, 256, (11, 8, 8, 3), dtype=np.uint8)
+    truth = rng.permutation(11)[:7]
+    noise = rng.integers(-20, 21, (7, 8, 8, 3))
+    photos = np.clip(products[truth].astype(int) + noise, 0, 255).astype(np.uint8)
+    domain = TrainState.create(
+        apply_fn=closeness, params={}, tx=optax.identity(), batch_stats={}
+    )
+    found = retrieval.retrieve(domain, photos, products, photo_batch=2, product_chunk=3)
+    np.testing.assert_array_equal(found, truth)
