@@ -25,7 +25,14 @@ def main(argv: Sequence[str]) -> None:
     logging.info("JAX devices: %s", jax.devices())
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except (prepare.DatasetMissingError, prepare.LookBookArchiveError) as error:
+    except train.TrainingInterrupted as stop:
+        logging.warning("%s", stop)
+        sys.exit(128 + stop.signum)
+    except (
+        prepare.DatasetMissingError,
+        prepare.LookBookArchiveError,
+        train.NonFiniteError,
+    ) as error:
         sys.exit(f"error: {error}")
 
 

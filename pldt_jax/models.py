@@ -162,7 +162,11 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
     dtype = jnp.dtype(model.dtype)
     if model.converter == "dcgan":
         converter = Converter(config.resolution, model.width, model.code_dim, dtype, model.upsample)
+    elif model.converter == "resnet":
+        from pldt_jax.resnet import ResNetConverter  # resnet.py builds on this module.
+
+        converter = ResNetConverter(config.resolution, model.width, dtype, model.upsample)
     else:
-        raise ValueError(f"unknown converter {model.converter!r}; expected 'dcgan'")
+        raise ValueError(f"unknown converter {model.converter!r}; expected 'dcgan' or 'resnet'")
     discriminator = partial(Discriminator, config.resolution, model.width, dtype)
     return converter, discriminator(), discriminator()

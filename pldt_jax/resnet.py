@@ -70,10 +70,10 @@ class Bottleneck(nn.Module):
 class UpBasicBlock(nn.Module):
     """ResNet-34 basic block (two 3x3 convolutions), reversed: optionally upsampling by 2 first.
 
-    Upsampling replaces the stride-2 3x3 convolution by a stride-2 3x3 transposed one. The
-    projection shortcut that goes with it is a 2x2 stride-2 transposed convolution, not the literal
-    reverse of ResNet's 1x1 stride-2 one: a 1x1 kernel would put zeros on 3 of every 4 output pixels,
-    a 2x2 one feeds each output pixel exactly one input pixel (a learned nearest-neighbour upsample).
+    Upsampling replaces the stride-2 3x3 convolution by a stride-2 3x3 transposed one. Its
+    projection shortcut is a 2x2 stride-2 transposed convolution, not the literal reverse of
+    ResNet's 1x1 stride-2 one: a 1x1 kernel would leave 3 of every 4 output pixels zero, a 2x2 one
+    feeds each output pixel exactly one input pixel (a learned nearest-neighbour upsampling).
     """
 
     features: int
@@ -178,13 +178,12 @@ class ResNetDecoder(nn.Module):
 class ResNetConverter(nn.Module):
     """The residual converter (generator) of the follow-up paper: encoder, then decoder.
 
-    Same constructor and call as `models.Converter`. `code_dim` is accepted only for that: the
-    paper's code is the encoder's 4x4x2048 map (no average pool, no fc; §3.1.1), so it is unused.
+    Called like `models.Converter`. There is no `code_dim`: the paper's code is the encoder's
+    4x4x2048 map (no average pool, no fc; §3.1.1).
     """
 
     resolution: int = 64
     width: float = 1.0
-    code_dim: int = 64
     dtype: jnp.dtype = jnp.float32
     upsample: str = "auto"
 

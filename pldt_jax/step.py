@@ -138,6 +138,7 @@ def make_train_step(
     mse_weight = float(config.loss.mse_weight)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
+    skip_nonfinite = bool(config.skip_nonfinite_steps)
 
     def train_step(states: States, batch: Batch, rng: jax.Array) -> tuple[States, Metrics]:
         source, target, negative = (to_float(batch[k]) for k in ("source", "target", "negative"))
@@ -168,6 +169,7 @@ def make_train_step(
             prob = jax.nn.sigmoid(logits)
             metrics |= {
                 "d_real_fake_loss": loss,
+                "grad_norm/real_fake": optax.global_norm(grads),
                 "d_real_fake/real": masked_mean(prob, choice != GENERATED),
                 "d_real_fake/generated": masked_mean(prob, choice == GENERATED),
             }
@@ -187,6 +189,7 @@ def make_train_step(
             prob = jax.nn.sigmoid(logits)
             metrics |= {
                 "d_domain_loss": loss,
+                "grad_norm/domain": optax.global_norm(grads),
                 "d_domain/associated": masked_mean(prob, choice == ASSOCIATED),
                 "d_domain/irrelevant": masked_mean(prob, choice == IRRELEVANT),
                 "d_domain/generated": masked_mean(prob, choice == GENERATED),
@@ -216,8 +219,23 @@ def make_train_step(
         (loss, terms), image_grad = jax.value_and_grad(converter_loss_fn, has_aux=True)(generated)
         (grads,) = pullback(image_grad)
         converter = update(conv, grads, conv_stats)
-        metrics |= terms | {"converter_loss": loss, "mse": losses.mse(fake, target)}
-        return States(converter, real_fake, domain), metrics
+        metrics |= terms | {
+            "converter_loss": loss,
+            "grad_norm/converter": optax.global_norm(grads),
+            "mse": losses.mse(fake, target),
+        }
+        new_states = States(converter, real_fake, domain)
+        # Gradient norms are finite exactly when every gradient is; the updated
+        # parameters are checked too, since a huge step can overflow them.
+        scalars = jnp.stack(jax.tree.leaves(metrics))
+        updated = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_states)]
+        finite = jnp.all(jnp.isfinite(scalars)) & jnp.all(jnp.stack(updated))
+        metrics["finite"] = finite
+        if skip_nonfinite:
+            new_states = jax.tree.map(
+                lambda new, old: jnp.where(finite, new, old), new_states, states
+            )
+        return new_states, metrics
 
     return train_step
 

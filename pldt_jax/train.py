@@ -4,14 +4,19 @@ All side effects live here (files, logs, checkpoints); the step itself is pure.
 Rerunning with the same work dir resumes from the latest checkpoint.
 """
 
+import contextlib
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from pldt_jax import checkpoints, evaluate, images, input_pipeline, logs, prepare, step
 
@@ -29,6 +34,58 @@ def sample_grid(converter: step.TrainState, samples: dict[str, np.ndarray]) -> n
     ]
     rows = [sum(triplets[i : i + 4], []) for i in range(0, len(triplets), 4)]
     return images.image_grid(rows)
+
+
+class TrainingInterrupted(Exception):
+    """A stop was requested (SIGTERM, SIGINT); a checkpoint of `step` has been saved."""
+
+    def __init__(self, step_number: int, signum: int, workdir: str):
+        self.step = step_number
+        self.signum = signum
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name} at step {step_number}: checkpoint saved in {workdir}/checkpoints; "
+            "rerun the same command to resume."
+        )
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or gradient stopped being finite; nothing after the last good checkpoint is kept."""
+
+    def __init__(self, step_number: int, metrics: dict[str, Any], last_checkpoint: int | None):
+        bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+        losses = ", ".join(f"{k}={float(v):.4g}" for k, v in sorted(metrics.items()) if "loss" in k)
+        kept = f"step {last_checkpoint}" if last_checkpoint is not None else "none yet"
+        super().__init__(
+            f"non-finite {', '.join(bad)} at step {step_number} ({losses}); training stopped. "
+            f"Last good checkpoint: {kept}. Lower the learning rate, or set "
+            "--config.skip_nonfinite_steps=True to skip such steps."
+        )
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[list[int]]:
+    """Turns SIGTERM and SIGINT into a request to stop at the next step boundary."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # Signal handlers can only be installed from the main thread.
+        return
+    stopping = (signal.SIGTERM, signal.SIGINT)
+    previous = {
+        signum: signal.signal(signum, lambda n, _: received.append(n)) for signum in stopping
+    }
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_requested(signals: list[int]) -> bool:
+    """Whether any process got a stop signal: all processes must save the same step."""
+    if jax.process_count() == 1:
+        return bool(signals)
+    return bool(multihost_utils.process_allgather(np.array(bool(signals))).any())
 
 
 def format_duration(seconds: float) -> str:
@@ -97,44 +154,63 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         images.save_png(grid, os.path.join(workdir, "samples", f"step_{step_number}.png"))
         log.image(step_number, "samples", grid)
 
+    def guard(step_number: int, metrics: step.Metrics) -> None:
+        if not config.skip_nonfinite_steps and not bool(metrics["finite"]):
+            raise NonFiniteError(step_number, jax.device_get(metrics), manager.latest_step())
+
+    previous_metrics = None
+    skipped = 0  # Steps the guard skipped, counted on the device (no sync per step).
     window_start, window_steps, run_start = time.time(), 0, time.time()
-    for step_number in range(first_step + 1, num_steps + 1):
-        local = next(batches)
-        batch = {
-            key: jax.make_array_from_process_local_data(data_sharding, local[key])
-            for key in ("source", "target", "negative")
-        }
-        states, metrics = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
-        window_steps += 1
+    with stop_requests() as signals:
+        for step_number in range(first_step + 1, num_steps + 1):
+            local = next(batches)
+            batch = {
+                key: jax.make_array_from_process_local_data(data_sharding, local[key])
+                for key in ("source", "target", "negative")
+            }
+            states, metrics = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
+            # The previous step is checked once this one is queued, so the device never waits.
+            if previous_metrics is not None:
+                guard(step_number - 1, previous_metrics)
+            previous_metrics = metrics
+            skipped = skipped + (1 - metrics["finite"].astype(int))
+            window_steps += 1
 
-        if step_number % config.log_every_steps == 0 or step_number == num_steps:
-            values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            elapsed = time.time() - window_start
-            values["images_per_second"] = window_steps * config.batch_size / elapsed
-            values["learning_rate"] = float(
-                step.learning_rate_schedule(config, num_steps)(step_number)
-            )
-            log.scalars(step_number, values)
-            remaining = (num_steps - step_number) * elapsed / window_steps
-            logging.info(
-                "step %d/%d | %.1f img/s | D_rf %.3f | D_dd %.3f | C %.3f | mse %.3f | "
-                "elapsed %s | eta %s",
-                step_number,
-                num_steps,
-                values["images_per_second"],
-                values.get("d_real_fake_loss", float("nan")),
-                values.get("d_domain_loss", float("nan")),
-                values["converter_loss"],
-                values["mse"],
-                format_duration(time.time() - run_start),
-                format_duration(remaining),
-            )
-            window_start, window_steps = time.time(), 0
+            if step_number % config.log_every_steps == 0 or step_number == num_steps:
+                guard(step_number, metrics)
+                values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                elapsed = time.time() - window_start
+                values["images_per_second"] = window_steps * config.batch_size / elapsed
+                values["learning_rate"] = float(
+                    step.learning_rate_schedule(config, num_steps)(step_number)
+                )
+                values["skipped_steps"] = int(skipped)
+                log.scalars(step_number, values)
+                remaining = (num_steps - step_number) * elapsed / window_steps
+                logging.info(
+                    "step %d/%d | %.1f img/s | D_rf %.3f | D_dd %.3f | C %.3f | mse %.3f | "
+                    "elapsed %s | eta %s",
+                    step_number,
+                    num_steps,
+                    values["images_per_second"],
+                    values.get("d_real_fake_loss", float("nan")),
+                    values.get("d_domain_loss", float("nan")),
+                    values["converter_loss"],
+                    values["mse"],
+                    format_duration(time.time() - run_start),
+                    format_duration(remaining),
+                )
+                window_start, window_steps = time.time(), 0
 
-        if step_number % config.sample_every_steps == 0 or step_number == num_steps:
-            write_samples(step_number)
-        if step_number % config.checkpoint_every_steps == 0 or step_number == num_steps:
-            save(step_number)
+            stop = stop_requested(signals)
+            if step_number % config.sample_every_steps == 0 or step_number == num_steps:
+                write_samples(step_number)
+            if stop or step_number % config.checkpoint_every_steps == 0 or step_number == num_steps:
+                guard(step_number, metrics)
+                save(step_number)
+            if stop:
+                manager.wait_until_finished()
+                raise TrainingInterrupted(step_number, signals[0], workdir)
 
     manager.wait_until_finished()
     manager.close()
