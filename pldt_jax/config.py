@@ -4,6 +4,10 @@ Experiment files under `configs/` start from `default_config()` and change what
 their experiment changes, so a knob is documented once, here.
 """
 
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
 import ml_collections
 
 
@@ -56,6 +60,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.sample_every_steps = 1000
     config.checkpoint_every_steps = 1000
     config.max_checkpoints_to_keep = 3
+    # A non-finite loss or gradient stops the run (keeping the last good checkpoint);
+    # True skips such steps instead, counted as skipped_steps in the metrics.
+    config.skip_nonfinite_steps = False
     config.num_sample_images = 16
     config.eval_batch_size = 256
     # 'converter', or 'retrieval' (PLDT Table 2 "Retrieval by DD-score": the training
@@ -63,3 +70,144 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval_method = "converter"
     config.num_eval_examples = 16  # Test photos kept in eval/examples.npz for the report.
     return config
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message lists every problem, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems in the config:\n" + "\n".join(
+                f"  {problem}" for problem in self.problems
+            )
+        super().__init__(message)
+
+
+def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
+    """Raises one `ConfigError` listing every problem of `config`, before anything compiles.
+
+    Keys are compared with `default_config()` (so a misspelling in a config file is
+    caught, with the nearest real key), types loosely (an int is a fine float), and
+    values against what the code accepts: a bad value would otherwise surface as a
+    traceback from deep inside JAX, or after the dataset was built.
+    """
+    # Imported here: the choices live beside the code that implements them, and this
+    # module stays importable without JAX.
+    from pldt_jax.input_pipeline import DIRECTIONS
+    from pldt_jax.layers import IMPLEMENTATIONS
+    from pldt_jax.models import SUPPORTED_RESOLUTIONS
+    from pldt_jax_datasets.lookbook.lookbook_dataset_builder import SOURCES, SPLITS
+
+    defaults = default_config()
+    default_paths = list(_paths(defaults))
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+
+    def compare(section, default, prefix: str) -> None:
+        for key, value in section.items():
+            path = prefix + key
+            if key not in default:
+                close = difflib.get_close_matches(path, default_paths, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"unknown config key {path!r}{hint}")
+            elif isinstance(default[key], ml_collections.ConfigDict):
+                if isinstance(value, (ml_collections.ConfigDict, dict)):
+                    compare(value, default[key], path + ".")
+                else:
+                    problems.append(f"{path} must be a group of settings, got {value!r}")
+            elif not _same_kind(value, default[key]):
+                problems.append(f"{path} must be {_describe(default[key])}, got {value!r}")
+            else:
+                values[path] = value
+        problems.extend(
+            f"missing config key {prefix + key!r}" for key in default if key not in section
+        )
+
+    compare(config, defaults, "")
+
+    choices = {
+        "dataset.source": SOURCES,
+        "dataset.direction": DIRECTIONS,
+        "dataset.sample_split": SPLITS,
+        "dataset.eval_split": SPLITS,
+        "resolution": SUPPORTED_RESOLUTIONS,
+        "model.converter": ("dcgan", "resnet"),
+        "model.dtype": ("float32", "bfloat16"),
+        "model.upsample": IMPLEMENTATIONS,
+        "loss.converter_loss": ("non_saturating", "paper"),
+        "optimizer.name": ("sgd", "adam"),
+        "eval_method": ("converter", "retrieval"),
+    }
+    for path, allowed in choices.items():
+        if path in values and values[path] not in allowed:
+            problems.append(f"{path} must be one of {allowed}, got {values[path]!r}")
+
+    positive = [
+        "optimizer.learning_rate",
+        "optimizer.decay_factor",
+        "batch_size",
+        # > 0 even with total_steps: the decay's place is decay_epochs / num_epochs.
+        "num_epochs",
+        "model.width",
+        "model.code_dim",
+        "log_every_steps",
+        "sample_every_steps",
+        "checkpoint_every_steps",
+        "max_checkpoints_to_keep",
+        "num_sample_images",
+        "eval_batch_size",
+        "num_eval_examples",
+    ]
+    problems.extend(
+        f"{path} must be > 0, got {values[path]}"
+        for path in positive
+        if path in values and not values[path] > 0
+    )
+    weights = ["loss.real_fake_weight", "loss.domain_weight", "loss.mse_weight"]
+    problems.extend(
+        f"{path} must be >= 0, got {values[path]}"
+        for path in [*weights, "optimizer.decay_epochs"]
+        if path in values and not values[path] >= 0
+    )
+    if all(path in values for path in weights) and not any(values[path] > 0 for path in weights):
+        problems.append(f"at least one of {', '.join(weights)} must be > 0, or nothing trains")
+    if "optimizer.momentum" in values and not 0 <= values["optimizer.momentum"] < 1:
+        problems.append(f"optimizer.momentum must be in [0, 1), got {values['optimizer.momentum']}")
+    batch_size = values.get("batch_size", 0)
+    if batch_size > 0 and batch_size % device_count:
+        problems.append(
+            f"batch_size {batch_size} is not divisible by the device count {device_count}: "
+            "every device takes an equal part of the global batch"
+        )
+    if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
+        problems.append(
+            "eval_method 'retrieval' ranks products by the domain discriminator, "
+            "which loss.domain_weight = 0 never trains"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _paths(section: ml_collections.ConfigDict, prefix: str = "") -> Iterator[str]:
+    """Every key of a config, groups and settings, as dotted paths."""
+    for key, value in section.items():
+        yield prefix + key
+        if isinstance(value, ml_collections.ConfigDict):
+            yield from _paths(value, prefix + key + ".")
+
+
+def _same_kind(value: object, default: object) -> bool:
+    """A loose type check: an int is a fine float, but a bool is no number."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def _describe(default: object) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(type(default), type(default).__name__)

@@ -10,12 +10,28 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from pldt_jax import config as config_lib
 from pldt_jax import logs, prepare, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.", required=True)
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 flags.mark_flags_as_required(["config"])
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parser, but an --config.<key> the config lacks is one line, not a traceback.
+
+    ml_collections raises AttributeError (unknown setting) or KeyError (unknown group)
+    from inside flag parsing, which absl only handles for bad values.
+    """
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError) as error:
+        # Its text is "'key'\nDid you mean ...?", wrapped in one more exception's repr.
+        cause = error.args[0] if error.args else error
+        text = cause.args[0] if isinstance(cause, KeyError) and cause.args else cause
+        sys.exit(f"error: unknown config key {' '.join(str(text).split())}")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -29,6 +45,7 @@ def main(argv: Sequence[str]) -> None:
         logging.warning("%s", stop)
         sys.exit(128 + stop.signum)
     except (
+        config_lib.ConfigError,
         prepare.DatasetMissingError,
         prepare.LookBookArchiveError,
         train.NonFiniteError,
@@ -37,4 +54,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

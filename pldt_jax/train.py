@@ -19,6 +19,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from pldt_jax import checkpoints, evaluate, images, input_pipeline, logs, prepare, step
+from pldt_jax import config as config_lib
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -96,13 +97,14 @@ def format_duration(seconds: float) -> str:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates."""
+    config_lib.validate(config, jax.device_count())
+    sources = prepare.load_data_sources(config)
     workdir = os.path.abspath(workdir)
     is_chief = jax.process_index() == 0
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     if is_chief:
         write_config(workdir, config)
 
-    sources = prepare.load_data_sources(config)
     direction = config.dataset.direction
     train_split = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
     sample_split = input_pipeline.orient(

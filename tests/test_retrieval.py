@@ -18,8 +18,6 @@ def test_retrieves_the_best_scoring_product_across_chunks():
     truth = rng.permutation(11)[:7]
     noise = rng.integers(-20, 21, (7, 8, 8, 3))
     photos = np.clip(products[truth].astype(int) + noise, 0, 255).astype(np.uint8)
-    domain = TrainState.create(
-        apply_fn=closeness, params={}, tx=optax.identity(), batch_stats={}
-    )
+    domain = TrainState.create(apply_fn=closeness, params={}, tx=optax.identity(), batch_stats={})
     found = retrieval.retrieve(domain, photos, products, photo_batch=2, product_chunk=3)
     np.testing.assert_array_equal(found, truth)

@@ -1,0 +1,155 @@
+"""config.validate: every impossible config is one ConfigError naming the key, before any JAX."""
+
+import importlib.util
+from pathlib import Path
+
+import ml_collections
+import pytest
+
+from pldt_jax import config as config_lib
+
+CONFIG_FILES = sorted((Path(__file__).parents[1] / "configs").glob("*.py"))
+
+
+def problems(config: ml_collections.ConfigDict, device_count: int = 1) -> list[str]:
+    with pytest.raises(config_lib.ConfigError) as error:
+        config_lib.validate(config, device_count)
+    found = error.value.problems
+    assert all("\n" not in problem and problem in str(error.value) for problem in found)
+    return found
+
+
+def with_value(path: str, value: object) -> ml_collections.ConfigDict:
+    """The default config with one setting replaced, its type check lifted."""
+    config = config_lib.default_config()
+    *groups, key = path.split(".")
+    section = config
+    for group in groups:
+        section = section[group]
+    with section.ignore_type():
+        section[key] = value
+    return config
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda path: path.stem)
+def test_every_config_file_validates(path):
+    spec = importlib.util.spec_from_file_location(f"configs_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config_lib.validate(module.get_config(), device_count=2)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("optimizer.learning_rate", 0.0),
+        ("optimizer.learning_rate", -1e-3),
+        ("optimizer.learning_rate", float("nan")),
+        ("batch_size", 0),
+        ("batch_size", -8),
+        ("num_epochs", 0),
+        ("resolution", 96),
+        ("dataset.source", "lookbook"),
+        ("dataset.direction", "photo_to_product"),
+        ("dataset.eval_split", "dev"),
+        ("model.converter", "unet"),
+        ("model.dtype", "float16"),
+        ("model.upsample", "bilinear"),
+        ("model.width", 0.0),
+        ("model.code_dim", 0),
+        ("loss.converter_loss", "wasserstein"),
+        ("loss.real_fake_weight", -0.5),
+        ("optimizer.name", "rmsprop"),
+        ("optimizer.decay_factor", 0.0),
+        ("optimizer.momentum", 1.0),
+        ("eval_method", "nearest"),
+        ("log_every_steps", 0),
+        ("sample_every_steps", 0),
+        ("checkpoint_every_steps", -1),
+        ("num_sample_images", 0),
+        ("eval_batch_size", 0),
+        # Types, checked loosely: an int is a number, a bool is not.
+        ("model.width", "wide"),
+        ("batch_size", 12.5),
+        ("batch_size", True),
+        ("loss.use_negatives", 1),
+        ("name", 3),
+    ],
+)
+def test_a_bad_value_names_its_key(path, value):
+    (problem,) = problems(with_value(path, value))
+    assert path in problem and repr(value).strip("'") in problem
+
+
+def test_num_epochs_must_be_positive_even_with_total_steps():
+    # The learning-rate decay sits at decay_epochs / num_epochs of the run either way.
+    config = config_lib.default_config()
+    config.total_steps, config.num_epochs = 100, 0
+    (problem,) = problems(config)
+    assert "num_epochs" in problem
+
+
+def test_an_int_is_a_fine_float():
+    config_lib.validate(with_value("optimizer.learning_rate", 1), device_count=1)
+
+
+def test_misspelled_keys_get_the_nearest_real_one():
+    config = config_lib.default_config()
+    config.optimizer.learing_rate = 1e-3  # As a config file could write it.
+    config.batchsize = 32
+    config.optimizr = ml_collections.ConfigDict({"name": "sgd"})
+    assert problems(config) == [
+        "unknown config key 'batchsize' (did you mean 'batch_size'?)",
+        "unknown config key 'optimizer.learing_rate' (did you mean 'optimizer.learning_rate'?)",
+        "unknown config key 'optimizr' (did you mean 'optimizer'?)",
+    ]
+
+
+def test_missing_keys_and_groups_replaced_by_values_are_named():
+    config = config_lib.default_config()
+    del config.model["dtype"]
+    with config.ignore_type():
+        config.loss = 0.5
+    assert problems(config) == [
+        "loss must be a group of settings, got 0.5",
+        "missing config key 'model.dtype'",
+    ]
+
+
+def test_batch_must_split_evenly_over_the_devices():
+    config = config_lib.default_config()
+    config.batch_size = 6
+    config_lib.validate(config, device_count=2)
+    (problem,) = problems(config, device_count=4)
+    assert "batch_size" in problem and "6" in problem and "4" in problem
+
+
+def test_some_loss_weight_must_be_positive():
+    config = config_lib.default_config()
+    config.loss.real_fake_weight = config.loss.domain_weight = config.loss.mse_weight = 0.0
+    (problem,) = problems(config)
+    assert all(key in problem for key in ("real_fake_weight", "domain_weight", "mse_weight"))
+
+
+def test_retrieval_needs_a_trained_domain_discriminator():
+    config = config_lib.default_config()
+    config.eval_method = "retrieval"
+    config.loss.domain_weight = 0.0
+    (problem,) = problems(config)
+    assert "eval_method" in problem and "domain_weight" in problem
+
+
+def test_every_problem_is_listed_in_one_error():
+    config = config_lib.default_config()
+    config.optimizer.learning_rate = 0.0
+    config.batch_size = 3
+    config.resolution = 32
+    config.model.converter = "unet"
+    config.optimizer.learing_rate = 1e-3
+    found = problems(config, device_count=2)
+    assert len(found) == 5
+    message = str(config_lib.ConfigError(found))
+    assert message.startswith("5 problems in the config:\n")
+    for key in ("optimizer.learning_rate", "batch_size", "resolution", "model.converter"):
+        assert key in message
+    assert "learing_rate" in message
