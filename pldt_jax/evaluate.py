@@ -18,7 +18,8 @@ import numpy as np
 from absl import app, flags, logging
 
 from pldt_jax import checkpoints, images, input_pipeline, logs, metrics, prepare, retrieval
-from pldt_jax.step import TrainState, to_float
+from pldt_jax.images import to_float
+from pldt_jax.step import TrainState
 
 
 @jax.jit

@@ -19,6 +19,8 @@ import numpy as np
 import tqdm
 from absl import logging
 
+from pldt_jax.images import to_float
+
 IMAGE_KEYS = ("source", "target", "negative")
 ATTRIBUTE_KEYS = ("category", "color", "pattern", "pattern_color")
 INT_KEYS = ("product_id", "negative_product_id", "image_id", *ATTRIBUTE_KEYS)
@@ -60,21 +62,6 @@ class Products(NamedTuple):
     product_id: np.ndarray  # int64 (P,)
     image: np.ndarray  # uint8 (P, R, R, 3)
     attributes: dict[str, np.ndarray]  # ATTRIBUTE_KEYS -> int64 (P,)
-
-
-def to_float(images: Any) -> Any:
-    """uint8 [0, 255] -> float32 [-1, 1], for numpy arrays on the host or JAX arrays.
-
-    Numpy works in place on one new array, 3.5x faster than the three batch-sized
-    allocations of the expression below. XLA may divide by multiplying with the
-    reciprocal, so host and device results can differ by one float32 ulp.
-    """
-    if isinstance(images, np.ndarray):
-        result = images.astype(np.float32)
-        result /= 127.5
-        result -= 1
-        return result
-    return images.astype(np.float32) / 127.5 - 1
 
 
 def load_split(data_source: Any, batch_read: int = 512) -> SplitArrays:

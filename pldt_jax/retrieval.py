@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pldt_jax.step import TrainState, to_float
+from pldt_jax.images import to_float
+from pldt_jax.step import TrainState
 
 
 @jax.jit
