@@ -1,9 +1,13 @@
 """Strided transposed convolution ("fractionally-strided", PLDT Table 1) with a fast CPU path.
 
-`flax.linen.ConvTranspose` lowers to `lax.conv_general_dilated` with `lhs_dilation`; XLA's CPU
-backend computes that op's kernel gradient very slowly (tens of times the forward pass; see
-`benchmarks/conv_transpose_cpu.py`). `UpConv` computes the same function, from the same
-parameters, as ordinary stride-1 convolutions, which XLA's CPU backend handles well.
+`flax.linen.ConvTranspose` lowers to `lax.conv_general_dilated` with `lhs_dilation`. XLA's CPU
+backend computes its kernel gradient very slowly (forward+backward 10-115x the forward pass on the
+decoder's layers, and at 4x4 input even the forward is ~35x slower than needed; see
+`benchmarks/conv_transpose_cpu.py`). `UpConv` computes the same function from the same parameters
+in sub-pixel form: one stride-1 convolution to stride**2 times the output channels, then
+depth-to-space, which XLA's CPU backend runs 4-30x faster forward+backward.
+(Inserting the zeros by hand before a stride-1 convolution was measured too and is slower still
+than the native op backward, so it is not offered.)
 """
 
 from collections.abc import Sequence
@@ -17,7 +21,7 @@ from jax import lax
 
 Array = jax.Array
 
-IMPLEMENTATIONS = ("auto", "native", "subpixel", "zero_insert")
+IMPLEMENTATIONS = ("auto", "native", "subpixel")
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -75,32 +79,12 @@ def conv_transpose_subpixel(
     return y.reshape(n, h * sh, w * sw, cout)
 
 
-def conv_transpose_zero_insert(
-    x: Array, kernel: Array, strides: Sequence[int], precision: lax.PrecisionLike = None
-) -> Array:
-    """`lax.conv_transpose(x, kernel, strides, 'SAME')` with zeros inserted by hand.
-
-    The same arithmetic as the native op (s*s times the sub-pixel MACs), but the convolution
-    XLA sees is an ordinary stride-1 one.
-    """
-    (n, h, w, cin), (sh, sw) = x.shape, strides
-    (kh, kw) = kernel.shape[:2]
-    dilated = jnp.zeros((n, h, sh, w, sw, cin), x.dtype).at[:, :, 0, :, 0].set(x)
-    dilated = dilated.reshape(n, h * sh, w * sw, cin)[:, : (h - 1) * sh + 1, : (w - 1) * sw + 1]
-    pads = []
-    for k, s in ((kh, sh), (kw, sw)):
-        before = _same_pad_before(k, s)
-        pads.append((before, k + s - 2 - before))
-    return lax.conv_general_dilated(
-        dilated, kernel, (1, 1), pads, dimension_numbers=_DIMENSION_NUMBERS, precision=precision
-    )
-
-
 def resolve_implementation(implementation: str, backend: str | None = None) -> str:
     """The implementation 'auto' stands for on `backend` (default: `jax.default_backend()`).
 
-    CPU: 'subpixel', measured fastest forward and backward (benchmarks/conv_transpose_cpu.py).
-    GPU/TPU: 'native', cuDNN/TPU handle strided transposed convolutions natively; unmeasured.
+    CPU: 'subpixel', measured faster than 'native' forward and forward+backward on every decoder
+    layer (benchmarks/conv_transpose_cpu.py). Elsewhere: 'native', on the assumption that cuDNN
+    and TPUs handle strided transposed convolutions well; not measured (no GPU was available).
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
@@ -119,7 +103,7 @@ class UpConv(nn.Module):
 
     features: int
     kernel_size: Sequence[int] = (5, 5)
-    strides: Sequence[int] = (2, 2)
+    strides: int | Sequence[int] = (2, 2)
     padding: str = "SAME"
     use_bias: bool = True
     dtype: jnp.dtype | None = None
@@ -132,7 +116,8 @@ class UpConv(nn.Module):
     @nn.compact
     def __call__(self, inputs: Array) -> Array:
         implementation = resolve_implementation(self.implementation)
-        if self.padding != "SAME" or len(self.kernel_size) != 2 or len(self.strides) != 2:
+        strides = (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides)
+        if self.padding != "SAME" or np.shape(self.kernel_size) != (2,) or len(strides) != 2:
             raise ValueError(
                 "UpConv supports 2-D kernels and strides with padding='SAME' only, got "
                 f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}"
@@ -151,7 +136,6 @@ class UpConv(nn.Module):
             else None
         )
         inputs, kernel, bias = promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-        strides = tuple(self.strides)
         if implementation == "native":
             y = lax.conv_transpose(
                 inputs,
@@ -161,8 +145,6 @@ class UpConv(nn.Module):
                 dimension_numbers=_DIMENSION_NUMBERS,
                 precision=self.precision,
             )
-        elif implementation == "subpixel":
-            y = conv_transpose_subpixel(inputs, kernel, strides, self.precision)
         else:
-            y = conv_transpose_zero_insert(inputs, kernel, strides, self.precision)
+            y = conv_transpose_subpixel(inputs, kernel, strides, self.precision)
         return y if bias is None else y + bias

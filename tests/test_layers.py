@@ -14,9 +14,10 @@ import pytest
 
 from pldt_jax.layers import UpConv, resolve_implementation
 
-IMPLS = ("native", "subpixel", "zero_insert")
-# (batch, height, width, in channels, out channels, kernel, strides): the decoder's 5x5/2 and
-# DCGAN's 4x4/2, odd channel counts, non-square inputs and kernels, stride 3, kernel < stride.
+IMPLS = ("native", "subpixel")
+# (batch, height, width, in channels, out channels, kernel, strides): the decoder's 5x5/2,
+# DCGAN's 4x4/2, the residual decoder's 3x3/2, 2x2/2 (kernel <= stride) and 7x7/2, odd channel
+# counts, non-square inputs and kernels, stride 3.
 CASES = [
     (2, 4, 4, 8, 4, (5, 5), (2, 2)),
     (3, 5, 7, 3, 5, (5, 5), (2, 2)),
@@ -24,7 +25,8 @@ CASES = [
     (2, 1, 1, 5, 6, (4, 4), (2, 2)),
     (2, 4, 5, 3, 2, (5, 4), (3, 2)),
     (2, 3, 4, 2, 3, (3, 3), (2, 2)),
-    (2, 3, 3, 2, 3, (1, 1), (2, 2)),
+    (2, 3, 3, 2, 3, (2, 2), (2, 2)),
+    (2, 4, 3, 3, 3, (7, 7), (2, 2)),
 ]
 
 
@@ -74,11 +76,12 @@ def test_forward_and_gradients_match_conv_transpose(case: tuple, impl: str) -> N
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_parameter_tree_identical_to_conv_transpose(impl: str, use_bias: bool) -> None:
     x = jnp.ones((2, 4, 4, 3))
-    ref = nn.ConvTranspose(5, (5, 5), strides=(2, 2), padding="SAME", use_bias=use_bias)
-    layer = UpConv(5, use_bias=use_bias, implementation=impl)
+    ref = nn.ConvTranspose(5, (5, 5), strides=2, padding="SAME", use_bias=use_bias)
+    layer = UpConv(5, strides=2, use_bias=use_bias, implementation=impl)
     expected, got = ref.init(jax.random.key(3), x), layer.init(jax.random.key(3), x)
     assert jax.tree.structure(got) == jax.tree.structure(expected)
     jax.tree.map(np.testing.assert_array_equal, got, expected)
+    _close(layer.apply(got, x), ref.apply(expected, x))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -99,6 +102,7 @@ def test_bfloat16_compute(impl: str) -> None:
     [
         {"padding": "VALID"},
         {"kernel_size": (5, 5, 5), "strides": (2, 2, 2)},
+        {"kernel_size": 5},
         {"implementation": "fft"},
     ],
 )
@@ -116,4 +120,4 @@ def test_auto_choice_per_backend() -> None:
     assert resolve_implementation("auto", "cpu") == "subpixel"
     assert resolve_implementation("auto", "gpu") == "native"
     assert resolve_implementation("auto", "tpu") == "native"
-    assert resolve_implementation("zero_insert", "gpu") == "zero_insert"
+    assert resolve_implementation("subpixel", "gpu") == "subpixel"
