@@ -53,13 +53,46 @@ def abstract_states(config: ml_collections.ConfigDict, sharding: jax.sharding.Sh
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 
+# What decides the shapes of the states: a checkpoint only fits a config that agrees on these.
+ARCHITECTURE_KEYS = (
+    "resolution",
+    "model.converter",
+    "model.width",
+    "model.code_dim",
+    "optimizer.name",
+)
+
+
+def check_compatible(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> None:
+    """Raises a CheckpointError naming every architecture setting that differs."""
+    differences = []
+    for key in ARCHITECTURE_KEYS:
+        old, new = saved, config
+        for part in key.split("."):
+            old, new = old[part], new[part]
+        if old != new:
+            differences.append(f"{key}: checkpoint {old!r}, config {new!r}")
+    if differences:
+        raise CheckpointError(
+            "the checkpoint was trained with another model: "
+            + "; ".join(differences)
+            + ". Use another work dir, or the checkpoint's settings."
+        )
+
+
 def restore(
-    manager: ocp.CheckpointManager, like: States
+    manager: ocp.CheckpointManager, like: States, config: ml_collections.ConfigDict | None = None
 ) -> tuple[int, States, dict[str, Any]] | None:
-    """The latest (step, states, progress), placed like `like`; None when there is none."""
+    """The latest (step, states, progress), placed like `like`; None when there is none.
+
+    With `config`, first checks that the checkpoint was trained with the same architecture,
+    so a mismatch is a clear error instead of a shape error from deep inside Orbax.
+    """
     step = manager.latest_step()
     if step is None:
         return None
+    if config is not None:
+        check_compatible(saved_config(manager, step), config)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     items = {name: ocp.args.StandardRestore(getattr(abstract, name)) for name in NETWORKS}
     restored = manager.restore(

@@ -10,12 +10,21 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from pldt_jax import checkpoints, logs, prepare, train
 from pldt_jax import config as config_lib
-from pldt_jax import logs, prepare, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.", required=True)
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+flags.DEFINE_bool(
+    "multihost",
+    False,
+    "Join JAX's multi-controller runtime (one process per host): TPU VM pods and SLURM "
+    "are detected; elsewhere give the three flags below.",
+)
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --multihost).")
+flags.DEFINE_integer("num_processes", None, "How many processes (with --multihost).")
+flags.DEFINE_integer("process_id", None, "This process's index (with --multihost).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -38,13 +47,18 @@ def main(argv: Sequence[str]) -> None:
     logs.quiet_library_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.info("JAX devices: %s", jax.devices())
+    if FLAGS.multihost:
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    logging.info(
+        "Process %d of %d; JAX devices: %s", jax.process_index(), jax.process_count(), jax.devices()
+    )
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     except train.TrainingInterrupted as stop:
         logging.warning("%s", stop)
         sys.exit(128 + stop.signum)
     except (
+        checkpoints.CheckpointError,
         config_lib.ConfigError,
         prepare.DatasetMissingError,
         prepare.LookBookArchiveError,

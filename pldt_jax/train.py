@@ -128,7 +128,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep
     )
     first_step = 0
-    restored = checkpoints.restore(manager, states)
+    restored = checkpoints.restore(manager, states, config)
     if restored is not None:
         first_step, states, progress = restored
         batches.set_state(progress["data"])

@@ -34,3 +34,20 @@ def test_restore_without_checkpoint(tmp_path):
         checkpoints.restore_network(tmp_path / "empty")
     with pytest.raises(checkpoints.CheckpointError, match="no checkpoint directory"):
         checkpoints.restore_network(tmp_path / "missing")
+
+
+def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
+    config = default_config()
+    config.model.width = 1 / 32
+    states = step.create_states(config, jax.random.key(0), 10)
+    with checkpoints.create_manager(tmp_path / "ck") as manager:
+        checkpoints.save(manager, 1, states, {}, config)
+        manager.wait_until_finished()
+        other = default_config()
+        other.model.width = 1 / 16
+        other.resolution = 128
+        with pytest.raises(
+            checkpoints.CheckpointError, match="resolution: checkpoint 64, config 128"
+        ):
+            checkpoints.restore(manager, states, other)
+        assert checkpoints.restore(manager, states, config)[0] == 1
