@@ -68,6 +68,9 @@ def default_config() -> ml_collections.ConfigDict:
     # 'converter', or 'retrieval' (PLDT Table 2 "Retrieval by DD-score": the training
     # product the trained domain discriminator scores highest for each test photo).
     config.eval_method = "converter"
+    # Training steps of the attribute classifier behind the Cat / Att / realism proxies
+    # (only on data with known attributes; trained once per dataset and cached). 0 = off.
+    config.attribute_classifier_steps = 1200
     config.num_eval_examples = 16  # Test photos kept in eval/examples.npz for the report.
     return config
 

@@ -17,7 +17,16 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from pldt_jax import checkpoints, images, input_pipeline, logs, metrics, prepare, retrieval
+from pldt_jax import (
+    attributes,
+    checkpoints,
+    images,
+    input_pipeline,
+    logs,
+    metrics,
+    prepare,
+    retrieval,
+)
 from pldt_jax.images import to_float
 from pldt_jax.step import TrainState
 
@@ -110,6 +119,15 @@ def evaluate(
     else:
         generated = generate_split(converter, split, config.eval_batch_size)
     results = score(generated, split.target, config.eval_batch_size)
+    catalogue = input_pipeline.products(train)
+    if config.attribute_classifier_steps > 0:
+        # The user-study stand-in: only where attributes are known (synthetic LookBook).
+        judge = attributes.load_or_train_classifier(
+            os.path.join(prepare.get_builder(config).data_dir, "attribute_classifier"),
+            catalogue,
+            steps=config.attribute_classifier_steps,
+        )
+        results |= attributes.proxy_metrics(judge, generated, split, catalogue.image)
     baseline = mean_product_baseline(train, split, config.eval_batch_size)
     write_examples(workdir, split, generated, config.num_eval_examples)
     results |= {

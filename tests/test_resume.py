@@ -34,6 +34,7 @@ def overrides(data_dir: Path, **changes) -> dict:
         "max_checkpoints_to_keep": 2,
         "num_sample_images": 4,
         "eval_batch_size": 8,
+        "attribute_classifier_steps": 0,
     }
     return values | changes
 

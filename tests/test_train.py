@@ -29,6 +29,7 @@ def tiny_config(data_dir: Path, total_steps: int = 2):
     config.checkpoint_every_steps = 2
     config.num_sample_images = 4
     config.eval_batch_size = 8
+    config.attribute_classifier_steps = 5  # The judge's path, not its accuracy.
     return config
 
 
@@ -67,6 +68,9 @@ def test_main_job_writes_every_file(run):
     assert saved["split"] == "test" and saved["step"] == 2
     assert saved["num_images"] > 0
     assert 0 <= saved["rmse"] <= 1 and -1 <= saved["cssim"] <= 1
+    # dummy_data has an attributes table, so the user-study proxies are there too.
+    for key in ("cat", "att", "realism_fd", "cat_ceiling", "att_ceiling"):
+        assert np.isfinite(saved[key]), key
     assert saved == json.loads(json.dumps(results))
     examples = np.load(workdir / "eval" / "examples.npz")
     assert examples["generated"].shape == examples["target"].shape

@@ -1,0 +1,192 @@
+"""The report on hand-written work dirs: table rows, seed aggregation, CSV, HTML, CLI."""
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pldt_jax import report
+
+R = 8  # Tiny images.
+
+
+def make_workdir(
+    root: Path,
+    dirname: str,
+    name: str | None,
+    seed: int,
+    evaluation: dict | None,
+    image_ids: list[int] | None,
+) -> Path:
+    workdir = root / dirname
+    (workdir / "eval").mkdir(parents=True)
+    config = {"seed": seed, "batch_size": 4} | ({"name": name} if name else {})
+    (workdir / "config.json").write_text(json.dumps(config))
+    lines = [
+        json.dumps({"step": 10 * (i + 1), "converter_loss": loss, "mse": loss / 2, "finite": 1})
+        for i, loss in enumerate((1.0, 0.5, 0.25))
+    ]
+    # Step 20 logged, then again after resuming from step 10; a crash cut the last line.
+    lines.insert(1, json.dumps({"step": 20, "converter_loss": 9.0, "mse": 9.0}))
+    (workdir / "metrics.jsonl").write_text("\n".join(lines) + "\n{truncated")
+    if evaluation is not None:
+        (workdir / "eval" / "metrics.json").write_text(json.dumps(evaluation))
+    if image_ids is not None:
+        k = len(image_ids)
+        rng = np.random.default_rng(seed)
+        np.savez(
+            workdir / "eval" / "examples.npz",
+            source=np.full((k, R, R, 3), 10, np.uint8),
+            target=np.full((k, R, R, 3), 200, np.uint8),
+            generated=rng.integers(0, 256, (k, R, R, 3), dtype=np.uint8),
+            image_id=np.array(image_ids, np.int64),
+        )
+    return workdir
+
+
+def evaluation(rmse: float, cssim: float, proxies: bool = True) -> dict:
+    result = {
+        "rmse": rmse,
+        "cssim": cssim,
+        "num_images": 16,
+        "split": "test",
+        "step": 30,
+        "baselines": {"mean_product": {"rmse": 0.5, "cssim": 0.1, "num_images": 16}},
+    }
+    if proxies:
+        result |= {
+            "cat": 0.75,
+            "att": 0.5,
+            "realism_fd": 12.5,
+            "cat_ceiling": 1.0,
+            "att_ceiling": 0.9,
+            "realism_fd_ceiling": 3.0,
+        }
+    return result
+
+
+@pytest.fixture
+def workdirs(tmp_path):
+    return [
+        make_workdir(tmp_path, "ours_s0", "C+RF+DD", 0, evaluation(0.30, 0.20), [5, 7, 9]),
+        make_workdir(tmp_path, "ours_s1", "C+RF+DD", 1, evaluation(0.34, 0.22), [5, 7, 9]),
+        make_workdir(
+            tmp_path,
+            "mse",
+            "C+MSE",
+            0,
+            evaluation(0.25, 0.21, proxies=False) | {"split": "validation"},
+            [9, 5, 11],
+        ),
+        make_workdir(tmp_path, "unnamed_run", None, 0, None, None),
+    ]
+
+
+def test_rows_aggregate_seeds_and_leave_missing_metrics_blank(workdirs):
+    runs = [report.load_run(w) for w in workdirs]
+    report.label_runs(runs)
+    assert [r.label for r in runs] == [
+        "C+RF+DD (seed 0)",
+        "C+RF+DD (seed 1)",
+        "C+MSE",
+        "unnamed_run",  # No config.name: the work dir's name.
+    ]
+    assert runs[3].steps == 30  # No eval: the last logged step.
+    rows = report.build_rows(runs)
+    kinds = [(row.kind, row.method) for row in rows]
+    assert kinds == [
+        ("run", "C+RF+DD"),
+        ("run", "C+RF+DD"),
+        ("mean", "C+RF+DD"),
+        ("std", "C+RF+DD"),
+        ("run", "C+MSE"),
+        ("run", "unnamed_run"),
+        ("baseline", "mean_product (baseline)"),  # Same in every run: once.
+        ("ceiling", report.CEILING),
+    ]
+    mean, std = rows[2].values, rows[3].values
+    assert mean["rmse"] == pytest.approx(0.32) and std["rmse"] == pytest.approx(0.02 * 2**0.5)
+    assert mean["cat"] == pytest.approx(0.75) and std["cat"] == pytest.approx(0.0)
+    assert "cat" not in rows[4].values and rows[5].values == {}
+    assert rows[7].values == {"cat": 1.0, "att": 0.9, "realism_fd": 3.0}
+
+    header, lines = report.table_cells(rows)
+    assert header[4:] == ["RMSE", "C-SSIM", "Cat", "Att", "Realism (FD)"]
+    assert lines[2][:5] == ["C+RF+DD", "mean ± std of 2", "", "30", "0.3200 ± 0.0283"]
+    assert lines[3][4:] == ["0.2500", "0.2100", "", "", ""]
+
+
+def test_report_files(workdirs, tmp_path):
+    out = tmp_path / "report"
+    report.write_report(workdirs, out)
+
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["kind"] for row in rows] == [
+        "run", "run", "mean", "std", "run", "run", "baseline", "ceiling"
+    ]  # fmt: skip
+    assert float(rows[0]["rmse"]) == 0.30 and rows[0]["seed"] == "0" and rows[0]["steps"] == "30"
+    assert float(rows[2]["cssim"]) == pytest.approx(0.21) and rows[2]["n"] == "2"
+    assert rows[4]["cat"] == "" and rows[5]["rmse"] == ""
+
+    markdown = (out / "results.md").read_text()
+    assert "| C+RF+DD | mean ± std of 2 |" in markdown
+    assert "C+MSE: its examples are not the same test photos" in markdown
+    assert "unnamed_run: no eval/examples.npz." in markdown
+    assert (
+        "different splits (C+RF+DD (seed 0): test, C+RF+DD (seed 1): test, C+MSE: validation)"
+        in markdown
+    )
+    assert "different image counts" not in markdown
+
+    page = (out / "index.html").read_text()
+    sources = re.findall(r"<img src='([^']+)'", page)
+    assert len(sources) == 3 * (2 + 3)  # Three photos x (photo, truth, 3 runs with examples).
+    assert all((out / source).is_file() for source in sources)
+    assert (out / "images" / "examples.png").is_file()
+    assert "image ids differ" in page
+    # Training curves: converter_loss and mse, not the constant `finite`.
+    charts = re.findall(r"<svg.*?</svg>", page)
+    assert len(charts) == 2 and "converter_loss" in charts[0] and "finite" not in page
+    for chart in charts:
+        ElementTree.fromstring(chart)  # Well-formed.
+
+    # Photo 7 is missing from C+MSE's examples: its cell is white; photo 9 is matched by id.
+    def cell(image_id, column):
+        return np.asarray(Image.open(out / "images" / f"example_{image_id}_{column}.png"))
+
+    np.testing.assert_array_equal(cell(7, 4), 255)
+    with np.load(workdirs[2] / "eval" / "examples.npz") as data:
+        np.testing.assert_array_equal(cell(9, 4), data["generated"][0])
+
+
+def test_command_line_takes_space_separated_workdirs(workdirs, tmp_path):
+    out = tmp_path / "cli"
+    subprocess.run(
+        [sys.executable, "-m", "pldt_jax.report", "--workdirs", *map(str, workdirs[:2])]
+        + ["--output", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    with open(out / "results.csv") as f:
+        assert [row["kind"] for row in csv.DictReader(f)] == [
+            "run", "run", "mean", "std", "baseline", "ceiling"
+        ]  # fmt: skip
+
+
+def test_curves_keep_the_latest_value_of_a_step(workdirs):
+    steps, values = report.load_run(workdirs[0]).curves["converter_loss"]
+    assert steps == [10, 20, 30] and values == [1.0, 0.5, 0.25]
+
+
+def test_svg_chart_breaks_lines_at_non_finite_values():
+    svg = report.svg_line_chart("loss", [("a", "#000", [0, 1, 2, 3], [1.0, float("nan"), 2, 3])])
+    assert svg.count("<polyline") == 3  # Axes, then two segments.
+    assert "no data" in report.svg_line_chart("empty", [])
