@@ -65,6 +65,10 @@ def main(argv: Sequence[str]) -> None:
         train.NonFiniteError,
     ) as error:
         sys.exit(f"error: {error}")
+    except OSError as error:
+        # Unwritable work dir, full disk: earlier checkpoints are untouched (Orbax only
+        # renames a checkpoint into place once it is complete).
+        sys.exit(f"error: {error.strerror or error} ({error.filename or FLAGS.workdir})")
 
 
 if __name__ == "__main__":

@@ -151,3 +151,23 @@ def test_sample_command_reports_failures_and_missing_checkpoints(run, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "no checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unwritable_workdir_is_one_clear_line(run, tmp_path):
+    _, root, _ = run
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    config = tiny_config(root / "tfds")
+    flags = [f"--config.dataset.{k}={config.dataset[k]}" for k in ("manual_dir", "data_dir")]
+    command = [
+        sys.executable,
+        "-m",
+        "pldt_jax.main",
+        "--config=configs/lookbook.py",
+        f"--workdir={blocker / 'run'}",
+        *flags,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Not a directory")
+    assert "Traceback" not in result.stderr
