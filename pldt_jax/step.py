@@ -110,6 +110,22 @@ def update(state: TrainState, grads: Any, batch_stats: Any) -> TrainState:
     return state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
 
 
+def update_discriminator(
+    state: TrainState,
+    inputs: jax.Array,
+    labels: jax.Array,
+    loss: Callable[[jax.Array, jax.Array], jax.Array],
+) -> tuple[TrainState, jax.Array, jax.Array, jax.Array]:
+    """One descent step of a discriminator: (new state, loss, D's probabilities, grad norm)."""
+
+    def loss_fn(params):
+        logits, stats = apply_train(state, params, inputs)
+        return loss(logits, labels), (logits, stats)
+
+    (value, (logits, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    return update(state, grads, stats), value, jax.nn.sigmoid(logits), optax.global_norm(grads)
+
+
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
     mask = mask.astype(values.dtype)
     return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
@@ -154,39 +170,26 @@ def make_train_step(
 
         real_fake = states.real_fake
         if rf_weight > 0:
-
-            def rf_loss_fn(params):
-                logits, stats = apply_train(real_fake, params, candidate)
-                return losses.real_fake_loss(logits, choice != GENERATED), (logits, stats)
-
-            (loss, (logits, stats)), grads = jax.value_and_grad(rf_loss_fn, has_aux=True)(
-                real_fake.params
+            is_real = choice != GENERATED
+            real_fake, loss, prob, grad_norm = update_discriminator(
+                real_fake, candidate, is_real, losses.real_fake_loss
             )
-            real_fake = update(real_fake, grads, stats)
-            prob = jax.nn.sigmoid(logits)
             metrics |= {
                 "d_real_fake_loss": loss,
-                "grad_norm/real_fake": optax.global_norm(grads),
-                "d_real_fake/real": masked_mean(prob, choice != GENERATED),
-                "d_real_fake/generated": masked_mean(prob, choice == GENERATED),
+                "grad_norm/real_fake": grad_norm,
+                "d_real_fake/real": masked_mean(prob, is_real),
+                "d_real_fake/generated": masked_mean(prob, ~is_real),
             }
 
         domain = states.domain
         if domain_weight > 0:
             pairs = jnp.concatenate([source, candidate], axis=-1)
-
-            def domain_loss_fn(params):
-                logits, stats = apply_train(domain, params, pairs)
-                return losses.domain_loss(logits, choice == ASSOCIATED), (logits, stats)
-
-            (loss, (logits, stats)), grads = jax.value_and_grad(domain_loss_fn, has_aux=True)(
-                domain.params
+            domain, loss, prob, grad_norm = update_discriminator(
+                domain, pairs, choice == ASSOCIATED, losses.domain_loss
             )
-            domain = update(domain, grads, stats)
-            prob = jax.nn.sigmoid(logits)
             metrics |= {
                 "d_domain_loss": loss,
-                "grad_norm/domain": optax.global_norm(grads),
+                "grad_norm/domain": grad_norm,
                 "d_domain/associated": masked_mean(prob, choice == ASSOCIATED),
                 "d_domain/irrelevant": masked_mean(prob, choice == IRRELEVANT),
                 "d_domain/generated": masked_mean(prob, choice == GENERATED),
