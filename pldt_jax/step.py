@@ -254,6 +254,24 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
+def init_states(
+    config: ml_collections.ConfigDict, rng: jax.Array, num_steps: int, mesh: Mesh
+) -> States:
+    """Fresh states, created replicated on the mesh (every process computes the same ones)."""
+    return jax.jit(
+        lambda key: create_states(config, key, num_steps), out_shardings=replicated(mesh)
+    )(rng)
+
+
+def global_batch(local: dict[str, Any], mesh: Mesh) -> Batch:
+    """This process's rows of each image kind -> global arrays split over the mesh's data axis."""
+    sharding = batch_sharding(mesh)
+    return {
+        key: jax.make_array_from_process_local_data(sharding, local[key])
+        for key in ("source", "target", "negative")
+    }
+
+
 def jit_train_step(
     config: ml_collections.ConfigDict, mesh: Mesh
 ) -> Callable[[States, Batch, jax.Array], tuple[States, Metrics]]:

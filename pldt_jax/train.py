@@ -117,12 +117,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     num_steps = step.total_steps(config, batches.steps_per_epoch)
 
     mesh = step.create_mesh()
-    data_sharding = step.batch_sharding(mesh)
     init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
-    states = jax.jit(
-        lambda key: step.create_states(config, key, num_steps),
-        out_shardings=step.replicated(mesh),
-    )(init_rng)
+    states = step.init_states(config, init_rng, num_steps, mesh)
 
     manager = checkpoints.create_manager(
         os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep
@@ -165,11 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     window_start, window_steps, run_start = time.time(), 0, time.time()
     with stop_requests() as signals:
         for step_number in range(first_step + 1, num_steps + 1):
-            local = next(batches)
-            batch = {
-                key: jax.make_array_from_process_local_data(data_sharding, local[key])
-                for key in ("source", "target", "negative")
-            }
+            batch = step.global_batch(next(batches), mesh)
             states, metrics = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
             # The previous step is checked once this one is queued, so the device never waits.
             if previous_metrics is not None:

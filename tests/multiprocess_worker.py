@@ -75,19 +75,11 @@ def main(port: int, num_processes: int, process_id: int, output: str) -> None:
         as_uint8=True,
     )
     mesh = step.create_mesh()
-    data_sharding = step.batch_sharding(mesh)
     init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
-    states = jax.jit(
-        lambda key: step.create_states(config, key, NUM_STEPS),
-        out_shardings=step.replicated(mesh),
-    )(init_rng)
+    states = step.init_states(config, init_rng, NUM_STEPS, mesh)
     train_step = step.jit_train_step(config, mesh)
     for step_number in range(1, NUM_STEPS + 1):
-        local = next(batches)
-        batch = {
-            key: jax.make_array_from_process_local_data(data_sharding, images)
-            for key, images in local.items()
-        }
+        batch = step.global_batch(next(batches), mesh)
         states, _ = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
 
     if jax.process_index() == 0:
