@@ -61,10 +61,10 @@ def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[s
 
 
 def mean_product_baseline(
-    train: input_pipeline.SplitArrays, split: input_pipeline.SplitArrays, batch_size: int
+    catalogue: input_pipeline.Products, split: input_pipeline.SplitArrays, batch_size: int
 ) -> dict[str, float]:
     """The trivial baseline: always answer the mean training product image."""
-    mean = input_pipeline.products(train).image.astype(np.float32).mean(axis=0)
+    mean = catalogue.image.astype(np.float32).mean(axis=0)
     return score(np.broadcast_to(mean, split.target.shape), split.target, batch_size)
 
 
@@ -112,14 +112,13 @@ def evaluate(
     direction = config.dataset.direction
     split = input_pipeline.orient(input_pipeline.load_split(sources[split_name]), direction)
     train = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
+    catalogue = input_pipeline.products(train)  # The training products, once.
     if method == "retrieval":
         _, domain, _ = checkpoints.restore_network(checkpoint_dir, "domain", device)
-        catalogue = input_pipeline.products(train).image
-        generated = catalogue[retrieval.retrieve(domain, split.source, catalogue)]
+        generated = catalogue.image[retrieval.retrieve(domain, split.source, catalogue.image)]
     else:
         generated = generate_split(converter, split, config.eval_batch_size)
     results = score(generated, split.target, config.eval_batch_size)
-    catalogue = input_pipeline.products(train)
     if config.attribute_classifier_steps > 0:
         # The user-study stand-in: only where attributes are known (synthetic LookBook).
         judge = attributes.load_or_train_classifier(
@@ -128,7 +127,7 @@ def evaluate(
             steps=config.attribute_classifier_steps,
         )
         results |= attributes.proxy_metrics(judge, generated, split, catalogue.image)
-    baseline = mean_product_baseline(train, split, config.eval_batch_size)
+    baseline = mean_product_baseline(catalogue, split, config.eval_batch_size)
     write_examples(workdir, split, generated, config.num_eval_examples)
     results |= {
         "method": config.name,
