@@ -34,7 +34,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.width = 1.0  # Multiplies every filter count; 1.0 = Table 1.
     config.model.code_dim = 64
     config.model.dtype = "float32"  # Compute dtype; 'bfloat16' for mixed precision.
-    config.model.upsample = "auto"  # Transposed-conv implementation: 'auto', 'native', 'subpixel'.
+    # How strided (transposed) convolutions are computed: 'auto', 'native', 'subpixel' (layers.py).
+    config.model.strided_conv = "auto"
 
     config.loss = ml_collections.ConfigDict()
     # The converter's loss weights; Eq. 6 gives each discriminator 1/2. A weight of 0
@@ -139,7 +140,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "resolution": SUPPORTED_RESOLUTIONS,
         "model.converter": ("dcgan", "resnet"),
         "model.dtype": ("float32", "bfloat16"),
-        "model.upsample": IMPLEMENTATIONS,
+        "model.strided_conv": IMPLEMENTATIONS,
         "loss.converter_loss": ("non_saturating", "paper"),
         "optimizer.name": ("sgd", "adam"),
         "eval_method": ("converter", "retrieval"),

@@ -1,13 +1,16 @@
-"""Strided transposed convolution ("fractionally-strided", PLDT Table 1) with a fast CPU path.
+"""Strided convolutions of PLDT Table 1, each with a faster sub-pixel form for XLA's CPU backend.
 
-`flax.linen.ConvTranspose` lowers to `lax.conv_general_dilated` with `lhs_dilation`. XLA's CPU
-backend computes its kernel gradient very slowly (forward+backward 10-115x the forward pass on the
-decoder's layers, and at 4x4 input even the forward is ~35x slower than needed; see
-`benchmarks/conv_transpose_cpu.py`). `UpConv` computes the same function from the same parameters
-in sub-pixel form: one stride-1 convolution to stride**2 times the output channels, then
-depth-to-space, which XLA's CPU backend runs 4-30x faster forward+backward.
-(Inserting the zeros by hand before a stride-1 convolution was measured too and is slower still
-than the native op backward, so it is not offered.)
+XLA's CPU backend is slow on the backward passes of strided convolutions: the kernel gradient of a
+transposed ("fractionally-strided") convolution takes 10-115x its forward pass on the decoder's
+layers (see `benchmarks/conv_transpose_cpu.py`), and the input gradient of the 8x8 -> 4x4 stride-2
+convolution of the encoder and discriminators about 25x. Both layers here compute the same
+function from the same parameters (those of `nn.ConvTranspose` / `nn.Conv`, so checkpoints are
+interchangeable) in sub-pixel form, where every convolution has stride 1:
+- `UpConv`: one stride-1 convolution to stride**2 times the output channels, then depth-to-space
+  (4-30x faster forward+backward on the CPU);
+- `DownConv`: space-to-depth, then one stride-1 convolution over stride**2 times the channels.
+(Inserting zeros by hand before a stride-1 convolution was measured too and is slower still than
+the native transposed convolution's backward pass, so it is not offered.)
 """
 
 from collections.abc import Sequence
@@ -34,35 +37,39 @@ def _same_pad_before(k: int, s: int) -> int:
     return k - 1 if s > k - 1 else -(-(k + s - 2) // 2)
 
 
-def _phase_taps(k: int, s: int) -> tuple[np.ndarray, int]:
-    """Kernel tap feeding each (input offset, output phase) of a 'SAME' transposed conv.
+def _tap_table(k: int, s: int, first: int, phase_sign: int) -> tuple[np.ndarray, int]:
+    """Kernel taps of a strided convolution regrouped by (offset j, phase d): `s*j + sign*d + a`.
 
-    With `a` zeros before the dilated input, output `s*m + d` is the sum over offsets `j` of
-    `x[m + j] @ kernel[s*j - d + a]`. Returns the (offsets, s) table of tap indices, with `k`
-    (an index into a zero row appended to the kernel) where no tap exists, and the first offset.
+    Entries outside the kernel become `k`, an index into a zero row appended to the kernel.
+    Returns the (offsets, s) table and the first offset.
     """
-    a = _same_pad_before(k, s)
-    lo = min(-((a - d) // s) for d in range(s))  # ceil((d - a) / s)
-    hi = max((k - 1 + d - a) // s for d in range(s))
-    taps = np.array([[s * j - d + a for d in range(s)] for j in range(lo, hi + 1)])
+    phases = np.arange(s)
+    lo = int(np.min(-((first + phase_sign * phases) // s)))  # ceil((-a - sign*d) / s)
+    hi = int(np.max((k - 1 - first - phase_sign * phases) // s))
+    taps = s * np.arange(lo, hi + 1)[:, None] + phase_sign * phases[None, :] + first
     return np.where((taps >= 0) & (taps < k), taps, k), lo
 
 
-def subpixel_kernel(kernel: Array, strides: Sequence[int]) -> tuple[Array, list[tuple[int, int]]]:
-    """Rearranges a (kh, kw, in, out) transposed-conv kernel into a stride-1 conv kernel.
+def _regroup_kernel(
+    kernel: Array, strides: Sequence[int], firsts: Sequence[int], phase_sign: int
+) -> tuple[Array, list[tuple[int, int]]]:
+    """(kh, kw, in, out) kernel -> stride-1 kernel over phase-stacked channels, and its padding.
 
-    Returns the (jh, jw, in, sh*sw*out) kernel, output channels ordered (phase_y, phase_x, out),
-    and the input padding that stride-1 convolution needs. Built with jnp ops from the canonical
-    kernel, so gradients flow back to it.
+    Upsampling (`phase_sign` -1) stacks phases on the output channels, ordered (py, px, out);
+    downsampling (+1) on the input channels, ordered (py, px, in). Built with jnp ops from the
+    canonical kernel, so gradients flow back to it.
     """
     (kh, kw, cin, cout), (sh, sw) = kernel.shape, strides
-    taps_h, lo_h = _phase_taps(kh, sh)
-    taps_w, lo_w = _phase_taps(kw, sw)
+    taps_h, lo_h = _tap_table(kh, sh, firsts[0], phase_sign)
+    taps_w, lo_w = _tap_table(kw, sw, firsts[1], phase_sign)
     padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
-    # (jh, jw, sh, sw, in, out) -> (jh, jw, in, sh, sw, out)
-    sub = padded[taps_h[:, None, :, None], taps_w[None, :, None, :]]
-    sub = sub.transpose(0, 1, 4, 2, 3, 5).reshape(len(taps_h), len(taps_w), cin, sh * sw * cout)
-    padding = [(-lo_h, len(taps_h) - 1 + lo_h), (-lo_w, len(taps_w) - 1 + lo_w)]
+    sub = padded[taps_h[:, None, :, None], taps_w[None, :, None, :]]  # (jh, jw, sh, sw, in, out)
+    jh, jw = len(taps_h), len(taps_w)
+    if phase_sign < 0:
+        sub = sub.transpose(0, 1, 4, 2, 3, 5).reshape(jh, jw, cin, sh * sw * cout)
+    else:
+        sub = sub.reshape(jh, jw, sh * sw * cin, cout)
+    padding = [(-lo_h, jh - 1 + lo_h), (-lo_w, jw - 1 + lo_w)]
     return sub, padding
 
 
@@ -70,7 +77,8 @@ def conv_transpose_subpixel(
     x: Array, kernel: Array, strides: Sequence[int], precision: lax.PrecisionLike = None
 ) -> Array:
     """`lax.conv_transpose(x, kernel, strides, 'SAME')` as one stride-1 conv + depth-to-space."""
-    sub, padding = subpixel_kernel(kernel, strides)
+    firsts = [_same_pad_before(k, st) for k, st in zip(kernel.shape[:2], strides, strict=True)]
+    sub, padding = _regroup_kernel(kernel, strides, firsts, phase_sign=-1)
     y = lax.conv_general_dilated(
         x, sub, (1, 1), padding, dimension_numbers=_DIMENSION_NUMBERS, precision=precision
     )
@@ -79,12 +87,33 @@ def conv_transpose_subpixel(
     return y.reshape(n, h * sh, w * sw, cout)
 
 
+def conv_subpixel(
+    x: Array,
+    kernel: Array,
+    strides: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    precision: lax.PrecisionLike = None,
+) -> Array:
+    """A strided convolution as space-to-depth + one stride-1 convolution.
+
+    Requires each spatial size to be a multiple of its stride and the output to be exactly
+    input / stride (true of every strided convolution in this project); `DownConv` checks it.
+    """
+    (n, h, w, c), (sh, sw) = x.shape, strides
+    x = x.reshape(n, h // sh, sh, w // sw, sw, c).transpose(0, 1, 3, 2, 4, 5)
+    x = x.reshape(n, h // sh, w // sw, sh * sw * c)
+    sub, sub_padding = _regroup_kernel(kernel, strides, [p[0] for p in padding], phase_sign=1)
+    return lax.conv_general_dilated(
+        x, sub, (1, 1), sub_padding, dimension_numbers=_DIMENSION_NUMBERS, precision=precision
+    )
+
+
 def resolve_implementation(implementation: str, backend: str | None = None) -> str:
     """The implementation 'auto' stands for on `backend` (default: `jax.default_backend()`).
 
-    CPU: 'subpixel', measured faster than 'native' forward and forward+backward on every decoder
-    layer (benchmarks/conv_transpose_cpu.py). Elsewhere: 'native', on the assumption that cuDNN
-    and TPUs handle strided transposed convolutions well; not measured (no GPU was available).
+    CPU: 'subpixel', measured faster than 'native' on the whole training step (see
+    docs/performance.md). Elsewhere: 'native', on the assumption that cuDNN and TPUs handle
+    strided convolutions well; not measured (no GPU was available).
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
@@ -147,4 +176,63 @@ class UpConv(nn.Module):
             )
         else:
             y = conv_transpose_subpixel(inputs, kernel, strides, self.precision)
+        return y if bias is None else y + bias
+
+
+class DownConv(nn.Module):
+    """Drop-in for `nn.Conv(features, kernel_size, strides, padding=p)` with stride > 1, NHWC.
+
+    Same parameters and initialisation as `nn.Conv`. 'subpixel' computes the same function as
+    space-to-depth + a stride-1 convolution: XLA's CPU backend takes up to 15x longer for the
+    input gradient of a strided convolution than for its forward pass (8x8 -> 4x4 in the
+    discriminators and the encoder), the stride-1 form does not. Shapes the form does not cover
+    (sizes not a multiple of the stride) use the native convolution.
+    """
+
+    features: int
+    kernel_size: Sequence[int] = (5, 5)
+    strides: Sequence[int] = (2, 2)
+    padding: int = 2
+    use_bias: bool = True
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+    precision: lax.PrecisionLike = None
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    implementation: str = "auto"
+
+    @nn.compact
+    def __call__(self, inputs: Array) -> Array:
+        implementation = resolve_implementation(self.implementation)
+        if inputs.ndim != 4:
+            raise ValueError(f"DownConv expects NHWC inputs, got shape {inputs.shape}")
+        kernel = self.param(
+            "kernel",
+            self.kernel_init,
+            (*self.kernel_size, inputs.shape[-1], self.features),
+            self.param_dtype,
+        )
+        bias = (
+            self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias
+            else None
+        )
+        inputs, kernel, bias = promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        padding = [(self.padding, self.padding)] * 2
+        sizes, kernel_sizes = inputs.shape[1:3], self.kernel_size
+        exact = all(
+            size % s == 0 and (size + 2 * self.padding - k) // s + 1 == size // s
+            for size, k, s in zip(sizes, kernel_sizes, self.strides, strict=True)
+        )
+        if implementation == "subpixel" and exact:
+            y = conv_subpixel(inputs, kernel, self.strides, padding, self.precision)
+        else:
+            y = lax.conv_general_dilated(
+                inputs,
+                kernel,
+                tuple(self.strides),
+                padding,
+                dimension_numbers=_DIMENSION_NUMBERS,
+                precision=self.precision,
+            )
         return y if bias is None else y + bias

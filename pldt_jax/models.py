@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from pldt_jax.layers import UpConv
+from pldt_jax.layers import DownConv, UpConv
 
 # Table 1: weights drawn from N(0, 0.02); batch norm scale from N(1, 0.02) as DCGAN.
 weight_init = nn.initializers.normal(stddev=0.02)
@@ -50,18 +50,18 @@ class ConvTrunk(nn.Module):
 
     filters: Sequence[int]
     dtype: jnp.dtype = jnp.float32
+    strided_conv: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         for i, features in enumerate(self.filters):
-            x = nn.Conv(
+            x = DownConv(
                 features,
-                (5, 5),
-                strides=(2, 2),
-                padding=2,
                 kernel_init=weight_init,
                 use_bias=i == 0,
                 dtype=self.dtype,
+                implementation=self.strided_conv,
+                name=f"Conv_{i}",  # The parameter names of nn.Conv, as before DownConv.
             )(x)
             if i > 0:
                 x = batch_norm(train, self.dtype)(x)
@@ -86,10 +86,11 @@ class Encoder(nn.Module):
     filters: Sequence[int]
     code_dim: int = 64
     dtype: jnp.dtype = jnp.float32
+    strided_conv: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = ConvTrunk(self.filters, self.dtype)(x, train)
+        x = ConvTrunk(self.filters, self.dtype, self.strided_conv)(x, train)
         x = head(self.code_dim, self.dtype, use_bias=False)(x)
         x = batch_norm(train, self.dtype)(x)
         return nn.leaky_relu(x, LEAK).reshape(x.shape[0], self.code_dim)
@@ -100,7 +101,7 @@ class Decoder(nn.Module):
 
     filters: Sequence[int]  # Stage filters from the image side, as the encoder's.
     dtype: jnp.dtype = jnp.float32
-    upsample: str = "auto"
+    strided_conv: str = "auto"
 
     @nn.compact
     def __call__(self, code: jax.Array, train: bool) -> jax.Array:
@@ -112,7 +113,7 @@ class Decoder(nn.Module):
         )
         x = nn.relu(batch_norm(train, self.dtype)(x.reshape(-1, 4, 4, deepest)))
         up = partial(
-            UpConv, kernel_init=weight_init, dtype=self.dtype, implementation=self.upsample
+            UpConv, kernel_init=weight_init, dtype=self.dtype, implementation=self.strided_conv
         )
         for features in reversed(self.filters[:-1]):
             x = up(features, use_bias=False)(x)
@@ -128,12 +129,12 @@ class Converter(nn.Module):
     width: float = 1.0
     code_dim: int = 64
     dtype: jnp.dtype = jnp.float32
-    upsample: str = "auto"
+    strided_conv: str = "auto"
 
     def setup(self):
         filters = stage_filters(self.resolution, self.width)
-        self.encoder = Encoder(filters, self.code_dim, self.dtype)
-        self.decoder = Decoder(filters, self.dtype, self.upsample)
+        self.encoder = Encoder(filters, self.code_dim, self.dtype, self.strided_conv)
+        self.decoder = Decoder(filters, self.dtype, self.strided_conv)
 
     def __call__(self, source: jax.Array, train: bool = True) -> jax.Array:
         return self.decoder(self.encoder(source, train), train)
@@ -148,10 +149,12 @@ class Discriminator(nn.Module):
     resolution: int = 64
     width: float = 1.0
     dtype: jnp.dtype = jnp.float32
+    strided_conv: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-        x = ConvTrunk(stage_filters(self.resolution, self.width), self.dtype)(x, train)
+        filters = stage_filters(self.resolution, self.width)
+        x = ConvTrunk(filters, self.dtype, self.strided_conv)(x, train)
         x = head(1, self.dtype, use_bias=True)(x)
         return x.reshape(x.shape[0]).astype(jnp.float32)
 
@@ -161,12 +164,16 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
     model = config.model
     dtype = jnp.dtype(model.dtype)
     if model.converter == "dcgan":
-        converter = Converter(config.resolution, model.width, model.code_dim, dtype, model.upsample)
+        converter = Converter(
+            config.resolution, model.width, model.code_dim, dtype, model.strided_conv
+        )
     elif model.converter == "resnet":
         from pldt_jax.resnet import ResNetConverter  # resnet.py builds on this module.
 
-        converter = ResNetConverter(config.resolution, model.width, dtype, model.upsample)
+        converter = ResNetConverter(config.resolution, model.width, dtype, model.strided_conv)
     else:
         raise ValueError(f"unknown converter {model.converter!r}; expected 'dcgan' or 'resnet'")
-    discriminator = partial(Discriminator, config.resolution, model.width, dtype)
+    discriminator = partial(
+        Discriminator, config.resolution, model.width, dtype, model.strided_conv
+    )
     return converter, discriminator(), discriminator()

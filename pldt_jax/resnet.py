@@ -146,7 +146,7 @@ class ResNetDecoder(nn.Module):
     width: float = 1.0
     final_strides: int = 1
     dtype: jnp.dtype = jnp.float32
-    upsample: str = "auto"
+    strided_conv: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -158,7 +158,7 @@ class ResNetDecoder(nn.Module):
                     scaled(depth, self.width),
                     upsample=block == 0,
                     dtype=self.dtype,
-                    implementation=self.upsample,
+                    implementation=self.strided_conv,
                     name=f"stage{stage}_block{block}",
                 )(x, train)
         if self.final_strides == 1:
@@ -170,7 +170,7 @@ class ResNetDecoder(nn.Module):
                 (self.final_strides, self.final_strides),
                 kernel_init=weight_init,
                 dtype=self.dtype,
-                implementation=self.upsample,
+                implementation=self.strided_conv,
             )
         return jnp.tanh(to_rgb(x).astype(jnp.float32))
 
@@ -185,7 +185,7 @@ class ResNetConverter(nn.Module):
     resolution: int = 64
     width: float = 1.0
     dtype: jnp.dtype = jnp.float32
-    upsample: str = "auto"
+    strided_conv: str = "auto"
 
     def setup(self):
         if self.resolution not in SUPPORTED_RESOLUTIONS:
@@ -195,7 +195,7 @@ class ResNetConverter(nn.Module):
         # The stride at the full-resolution end: 1 at 64 px, 2 at 128 px (module docstring).
         end_strides = self.resolution // 64
         self.encoder = ResNetEncoder((end_strides, 2, 2, 2), self.width, self.dtype)
-        self.decoder = ResNetDecoder(self.width, end_strides, self.dtype, self.upsample)
+        self.decoder = ResNetDecoder(self.width, end_strides, self.dtype, self.strided_conv)
 
     def __call__(self, source: jax.Array, train: bool = True) -> jax.Array:
         return self.decoder(self.encoder(source, train), train)

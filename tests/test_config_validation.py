@@ -54,7 +54,7 @@ def test_every_config_file_validates(path):
         ("dataset.eval_split", "dev"),
         ("model.converter", "unet"),
         ("model.dtype", "float16"),
-        ("model.upsample", "bilinear"),
+        ("model.strided_conv", "bilinear"),
         ("model.width", 0.0),
         ("model.code_dim", 0),
         ("loss.converter_loss", "wasserstein"),

@@ -1,4 +1,5 @@
-"""`UpConv` must be `nn.ConvTranspose(padding='SAME')` exactly, whatever its implementation.
+"""`UpConv` must be `nn.ConvTranspose(padding='SAME')` and `DownConv` `nn.Conv` exactly, whatever
+their implementation.
 
 Checkpoints are shared between implementations (CPU training, GPU inference), so the parameter
 trees must be identical and outputs and gradients equal to float32 rounding.
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pldt_jax.layers import UpConv, resolve_implementation
+from pldt_jax.layers import DownConv, UpConv, resolve_implementation
 
 IMPLS = ("native", "subpixel")
 # (batch, height, width, in channels, out channels, kernel, strides): the decoder's 5x5/2,
@@ -47,19 +48,25 @@ def _value_and_grads(module: nn.Module, params: dict, x: jax.Array, cot: jax.Arr
     return jax.jit(run)(params, x)
 
 
-@functools.cache
-def _reference(case: tuple) -> tuple:
-    """Params, input, cotangent (numpy-drawn: each jax.random shape compiles for ~1 s), and
-    nn.ConvTranspose's output and gradients."""
-    n, h, w, cin, cout, kernel, strides = case
+def _random_problem(x_shape: tuple, kernel_shape: tuple, out_shape: tuple) -> tuple:
+    """Params, input and cotangent, numpy-drawn (each jax.random shape compiles for ~1 s)."""
     rng = np.random.default_rng(0)
 
     def normal(*shape: int) -> jax.Array:
         return jnp.asarray(rng.standard_normal(shape), jnp.float32)
 
-    x = normal(n, h, w, cin)
-    params = {"params": {"kernel": normal(*kernel, cin, cout) / cin**0.5, "bias": normal(cout)}}
-    cot = normal(n, h * strides[0], w * strides[1], cout)
+    cin, cout = kernel_shape[-2:]
+    params = {"params": {"kernel": normal(*kernel_shape) / cin**0.5, "bias": normal(cout)}}
+    return params, normal(*x_shape), normal(*out_shape)
+
+
+@functools.cache
+def _reference(case: tuple) -> tuple:
+    """Params, input, cotangent, and nn.ConvTranspose's output and gradients."""
+    n, h, w, cin, cout, kernel, strides = case
+    params, x, cot = _random_problem(
+        (n, h, w, cin), (*kernel, cin, cout), (n, h * strides[0], w * strides[1], cout)
+    )
     ref = nn.ConvTranspose(cout, kernel, strides=strides, padding="SAME")
     return params, x, cot, _value_and_grads(ref, params, x, cot)
 
@@ -121,3 +128,46 @@ def test_auto_choice_per_backend() -> None:
     assert resolve_implementation("auto", "gpu") == "native"
     assert resolve_implementation("auto", "tpu") == "native"
     assert resolve_implementation("subpixel", "gpu") == "subpixel"
+
+
+# (batch, height, width, in channels, out channels, kernel, strides, padding): Table 1's 5x5/2 at
+# every stage (64 -> 4 px), the residual encoder's 3x3/2 and 1x1/2, a non-square input, stride 3,
+# and an odd size the sub-pixel form does not cover (native fallback).
+DOWN_CASES = [
+    (2, 64, 64, 3, 4, (5, 5), (2, 2), 2),
+    (2, 8, 8, 6, 5, (5, 5), (2, 2), 2),
+    (3, 8, 4, 3, 2, (5, 5), (2, 2), 2),
+    (2, 8, 8, 4, 3, (3, 3), (2, 2), 1),
+    (2, 8, 8, 4, 3, (1, 1), (2, 2), 0),
+    (2, 6, 9, 2, 3, (5, 5), (3, 3), 2),
+    (2, 7, 7, 2, 3, (5, 5), (2, 2), 2),
+]
+
+
+@pytest.mark.parametrize("case", DOWN_CASES, ids=str)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_down_conv_forward_and_gradients_match_conv(case: tuple, impl: str) -> None:
+    n, h, w, cin, cout, kernel, strides, pad = case
+    ref = nn.Conv(cout, kernel, strides=strides, padding=pad)
+    out_shape = jax.eval_shape(
+        ref.apply,
+        {"params": {"kernel": jnp.ones((*kernel, cin, cout)), "bias": jnp.ones(cout)}},
+        jnp.ones((n, h, w, cin)),
+    ).shape
+    params, x, cot = _random_problem((n, h, w, cin), (*kernel, cin, cout), out_shape)
+    layer = DownConv(cout, kernel, strides, pad, implementation=impl)
+    jax.tree.map(
+        _close,
+        _value_and_grads(layer, params, x, cot),
+        _value_and_grads(ref, params, x, cot),
+    )
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_down_conv_parameter_tree_identical_to_conv(impl: str) -> None:
+    x = jnp.ones((2, 8, 8, 3))
+    ref = nn.Conv(5, (5, 5), strides=2, padding=2)
+    layer = DownConv(5, implementation=impl)
+    expected, got = ref.init(jax.random.key(3), x), layer.init(jax.random.key(3), x)
+    assert jax.tree.structure(got) == jax.tree.structure(expected)
+    jax.tree.map(np.testing.assert_array_equal, got, expected)

@@ -1,0 +1,109 @@
+"""Smoke runs of benchmarks/step_benchmark.py and benchmarks/torch_twin.py at tiny sizes.
+
+Not timings: they check that both harnesses run end to end and report every field, so the
+commands in docs/performance.md keep working.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import jax
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = ["--width", "0.03125", "--batch", "4", "--steps", "2", "--warmup", "1"]
+POSITIVE = (
+    "images_per_s",
+    "step_ms_median",
+    "cpu_ms_median",
+    "peak_memory_bytes",
+    "gflop_per_step",
+)
+
+
+@pytest.fixture
+def load_benchmark(monkeypatch):
+    """Imports a benchmark script as a module (torch_twin imports step_benchmark by name)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture
+def torch():
+    """PyTorch on one thread: two OpenMP threads crawl when other processes hold the cores."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+def test_step_benchmark_reports_every_field(load_benchmark, tmp_path):
+    output = tmp_path / "jax.json"
+    load_benchmark("step_benchmark").main([*TINY, "--matmul-size", "256", "--output", str(output)])
+    report = json.loads(output.read_text())
+    assert report["environment"]["jax"] == jax.__version__
+    assert report["matmul_reference"]["tflops"] > 0
+    (row,) = report["results"]
+    for key in (*POSITIVE, "compile_s", "achieved_tflops", "fraction_of_matmul_rate"):
+        assert row[key] > 0, key
+    # XLA also counts elementwise work, so it is above the convolutions and matmuls alone.
+    assert row["gflop_per_step"] > row["conv_dot_gflop_per_step"] > 0
+    assert row["batch"] == 4 and row["width"] == 0.03125
+
+
+def test_torch_twin_reports_every_field(load_benchmark, torch, tmp_path):
+    output = tmp_path / "torch.json"
+    twin = load_benchmark("torch_twin")
+    twin.main(
+        [*TINY, "--device", "cpu", "--threads", "1", "--formats", "contiguous,channels_last"]
+        + ["--output", str(output)]
+    )
+    report = json.loads(output.read_text())
+    assert [row["memory_format"] for row in report["results"]] == ["contiguous", "channels_last"]
+    for row in report["results"]:
+        assert "error" not in row
+        for key in (*POSITIVE, "achieved_tflops"):
+            assert row[key] > 0, key
+    assert report["flop_counts"]["4"]["flops"] > 0
+
+
+def test_torch_twin_has_the_jax_parameter_count(load_benchmark, torch):
+    """Same networks: every parameter tensor of the JAX models has a same-sized twin."""
+    from pldt_jax import config as config_lib
+    from pldt_jax import step
+
+    twin = load_benchmark("torch_twin")
+    config = config_lib.default_config()
+    config.model.width = 0.03125
+    states = jax.eval_shape(lambda key: step.create_states(config, key, 1), jax.random.key(0))
+    for jax_state, torch_model in zip(
+        (states.converter, states.real_fake, states.domain), twin.create_models(config), strict=True
+    ):
+        jax_sizes = sorted(x.size for x in jax.tree.leaves(jax_state.params))
+        assert jax_sizes == sorted(p.numel() for p in torch_model.parameters())
+
+
+def test_flop_counts_agree(load_benchmark, torch):
+    """Counted alike (no padding taps), the twin's convolutions and matmuls are the JAX step's."""
+    from pldt_jax import config as config_lib
+
+    twin = load_benchmark("torch_twin")
+    config = config_lib.default_config()
+    config.model.width = 0.03125
+    config.model.strided_conv = "native"
+    config.batch_size = 2
+    counted = twin.count_flops(config, torch.device("cpu"), without_padding=True)
+    assert counted["flops"] == twin.conv_dot_flops(config)
+    # With padding taps (FlopCounterMode's default) the twin counts more.
+    assert twin.count_flops(config, torch.device("cpu"))["flops"] > counted["flops"]
