@@ -82,11 +82,12 @@ def stop_requests() -> Iterator[list[int]]:
             signal.signal(signum, handler)
 
 
-def stop_requested(signals: list[int]) -> bool:
-    """Whether any process got a stop signal: all processes must save the same step."""
+def stop_signal(signals: list[int]) -> int:
+    """The stop signal any process received, 0 if none: all processes must save the same step."""
+    received = signals[0] if signals else 0
     if jax.process_count() == 1:
-        return bool(signals)
-    return bool(multihost_utils.process_allgather(np.array(bool(signals))).any())
+        return received
+    return int(multihost_utils.process_allgather(np.array(received)).max())
 
 
 def format_duration(seconds: float) -> str:
@@ -196,7 +197,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 )
                 window_start, window_steps = time.time(), 0
 
-            stop = stop_requested(signals)
+            stop = stop_signal(signals)
             if step_number % config.sample_every_steps == 0 or step_number == num_steps:
                 write_samples(step_number)
             if stop or step_number % config.checkpoint_every_steps == 0 or step_number == num_steps:
@@ -204,7 +205,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 save(step_number)
             if stop:
                 manager.wait_until_finished()
-                raise TrainingInterrupted(step_number, signals[0], workdir)
+                raise TrainingInterrupted(step_number, stop, workdir)
 
     manager.wait_until_finished()
     manager.close()

@@ -2,7 +2,10 @@
 run that was never interrupted; non-finite steps stop the run or are skipped."""
 
 import json
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +20,7 @@ from pldt_jax.config import default_config
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
 
 DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
+FAULTY_SAVE_WORKER = Path(__file__).with_name("faulty_save_worker.py")
 TOTAL_STEPS = 10
 
 
@@ -124,6 +128,93 @@ def test_interrupted_run_resumes_bit_for_bit(reference, how):
     logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert logged[-1]["step"] == TOTAL_STEPS
     assert_bitwise_equal(final_states(workdir, make_config(values)), expected)
+
+
+def sabotaged_save_command(workdir: Path, values: dict, mode: str, marker: Path) -> list[str]:
+    """The same run, with the save of checkpoint 5 hanging or failing (faulty_save_worker.py)."""
+    main_args = command(workdir, values)[3:]
+    return [sys.executable, str(FAULTY_SAVE_WORKER), mode, "5", str(marker), "--", *main_args]
+
+
+def latest_complete_step(workdir: Path) -> int | None:
+    with checkpoints.create_manager(workdir / "checkpoints") as manager:
+        return manager.latest_step()
+
+
+def test_kill_during_a_save_keeps_the_last_complete_checkpoint(reference):
+    root, values, expected = reference
+    workdir, marker = root / "killed_in_save", root / "save_started"
+    process = subprocess.Popen(
+        sabotaged_save_command(workdir, values, "hang", marker), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(marker, process)
+        process.kill()
+        process.communicate(timeout=60)
+    finally:
+        process.kill()
+    # Killed with checkpoint 5 half written: only its temporary directory exists.
+    partial = [p.name for p in (workdir / "checkpoints").iterdir() if p.name.startswith("5")]
+    assert partial and "5" not in partial, partial
+    assert latest_complete_step(workdir) == 4
+
+    subprocess.run(command(workdir, values), check=True, capture_output=True, timeout=300)
+    assert_bitwise_equal(final_states(workdir, make_config(values)), expected)
+
+
+def test_full_disk_fails_clearly_and_keeps_earlier_checkpoints(reference):
+    root, values, expected = reference
+    workdir, marker = root / "disk_full", root / "disk_full_marker"
+    failed = subprocess.run(
+        sabotaged_save_command(workdir, values, "enospc", marker),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert marker.exists()
+    assert failed.returncode == 1
+    last_line = failed.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: No space left on device"), failed.stderr[-2000:]
+    assert latest_complete_step(workdir) == 4
+
+    # Space freed, the same command goes on from checkpoint 4 to the uninterrupted result.
+    subprocess.run(command(workdir, values), check=True, capture_output=True, timeout=300)
+    assert_bitwise_equal(final_states(workdir, make_config(values)), expected)
+
+
+def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(reference):
+    """A preempted host of a multi-host job: every process saves the same step and exits."""
+    root, values, _ = reference
+    workdir = root / "two_processes"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # One CPU device per process: not the two that conftest forces for in-process tests.
+    env = os.environ | {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    processes = [
+        subprocess.Popen(
+            command(workdir, values | {"total_steps": 1000})
+            + ["--multihost", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2"]
+            + [f"--process_id={i}"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        wait_for(workdir / "checkpoints" / "3", processes[0])
+        processes[1].send_signal(signal.SIGTERM)
+        outputs = [process.communicate(timeout=120)[1] for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, stderr in zip(processes, outputs, strict=True):
+        assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    stopped = [re.search(r"SIGTERM at step (\d+)", stderr) for stderr in outputs]
+    assert all(stopped), outputs[0][-3000:]
+    assert stopped[0][1] == stopped[1][1]
+    assert latest_complete_step(workdir) == int(stopped[0][1]) < 1000
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference):
