@@ -26,6 +26,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.dataset.direction = "human_to_product"  # or 'product_to_human' (paper Fig. 6).
     config.dataset.sample_split = "validation"  # Fixed photos shown in samples/step_<N>.png.
     config.dataset.eval_split = "test"
+    # Keep the train split on the accelerator and gather batches there: 'auto' (when it fits
+    # and there is one process), 'on', 'off' (the host gathers each batch).
+    config.dataset.on_device = "auto"
 
     config.resolution = 64  # 64 (the paper) or 128.
 
@@ -100,7 +103,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
     """
     # Imported here: the choices live beside the code that implements them, and this
     # module stays importable without JAX.
-    from pldt_jax.input_pipeline import DIRECTIONS
+    from pldt_jax.input_pipeline import DIRECTIONS, ON_DEVICE_SETTINGS
     from pldt_jax.layers import IMPLEMENTATIONS
     from pldt_jax.models import SUPPORTED_RESOLUTIONS
     from pldt_jax_datasets.lookbook.lookbook_dataset_builder import SOURCES, SPLITS
@@ -135,6 +138,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
     choices = {
         "dataset.source": SOURCES,
         "dataset.direction": DIRECTIONS,
+        "dataset.on_device": ON_DEVICE_SETTINGS,
         "dataset.sample_split": SPLITS,
         "dataset.eval_split": SPLITS,
         "resolution": SUPPORTED_RESOLUTIONS,

@@ -19,6 +19,7 @@ import numpy as np
 import tqdm
 from absl import logging
 
+from pldt_jax.config import ConfigError
 from pldt_jax.images import to_float
 
 IMAGE_KEYS = ("source", "target", "negative")
@@ -252,23 +253,36 @@ class BatchIterator:
     def __iter__(self) -> BatchIterator:
         return self
 
-    def __next__(self) -> dict[str, np.ndarray]:
+    @property
+    def images(self) -> dict[str, np.ndarray]:
+        """The arrays that `next_rows()` index, per batch key."""
+        return {
+            "source": self._split.source,
+            "target": self._split.target,
+            # Redrawn negatives are other examples' products.
+            "negative": self._split.negative if self._sampler is None else self._split.target,
+        }
+
+    def next_rows(self) -> dict[str, np.ndarray]:
+        """Advances one batch; the rows of `images` that make up the whole global batch."""
         if self._plan_epoch != self._epoch:
             self._plan(self._epoch)
         lo = self._step * self._batch_size
-        global_rows = self._order[lo : lo + self._batch_size]
-        rows = np.array_split(global_rows, self._process_count)[self._process_index]
+        rows = self._order[lo : lo + self._batch_size]
         self._step += 1
         if self._step == self.steps_per_epoch:
             self._epoch, self._step = self._epoch + 1, 0
-        if self._sampler is None:
-            negative = self._split.negative.take(rows, axis=0)
-        else:
-            negative = self._split.target.take(self._negative_rows[rows], axis=0)
+        negative = rows if self._sampler is None else self._negative_rows[rows]
+        return {"source": rows, "target": rows, "negative": negative}
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        """This process's part of the next global batch."""
+        images = self.images
         batch = {
-            "source": self._split.source.take(rows, axis=0),
-            "target": self._split.target.take(rows, axis=0),
-            "negative": negative,
+            name: images[name].take(
+                np.array_split(rows, self._process_count)[self._process_index], axis=0
+            )
+            for name, rows in self.next_rows().items()
         }
         if self._as_uint8:
             return batch
@@ -285,6 +299,74 @@ class BatchIterator:
         if self._sampler is not None:
             self._negative_rows = self._sampler.draw(np.random.default_rng([self._seed, epoch, 1]))
         self._plan_epoch = epoch
+
+
+class DeviceBatches:
+    """`BatchIterator`'s batches, gathered on the devices from a split kept there as uint8.
+
+    Each device holds the whole split (a 64 px LookBook train split is 2.2 GB with its
+    products), so a batch costs the host only the row indices and the accelerator one gather,
+    placed straight onto `batch_sharding`. Single-process only: with several processes each
+    one feeds its own rows from the host (`step.global_batch`).
+    """
+
+    def __init__(
+        self,
+        batches: BatchIterator,
+        replicated: jax.sharding.Sharding,
+        batch_sharding: jax.sharding.Sharding,
+    ):
+        self._batches = batches
+        placed: dict[int, jax.Array] = {}  # Redrawn negatives share the targets' copy.
+        self._images = {}
+        for name, images in batches.images.items():
+            if id(images) not in placed:
+                placed[id(images)] = jax.device_put(images, replicated)
+            self._images[name] = placed[id(images)]
+        self._gather = jax.jit(
+            lambda images, rows: {name: images[name][rows[name]] for name in rows},
+            out_shardings=batch_sharding,
+        )
+        self._replicated = replicated
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self._batches.steps_per_epoch
+
+    def get_state(self) -> dict[str, int]:
+        return self._batches.get_state()
+
+    def set_state(self, state: dict[str, int]) -> None:
+        self._batches.set_state(state)
+
+    def __iter__(self) -> DeviceBatches:
+        return self
+
+    def __next__(self) -> dict[str, jax.Array]:
+        rows = jax.device_put(self._batches.next_rows(), self._replicated)
+        return self._gather(self._images, rows)
+
+
+ON_DEVICE_SETTINGS = ("auto", "on", "off")
+# 'auto' keeps the split on the devices when it takes at most this share of a device's memory.
+ON_DEVICE_MEMORY_SHARE = 0.25
+
+
+def keep_on_device(setting: str, split: SplitArrays) -> bool:
+    """Whether to use `DeviceBatches`: 'on', 'off', or 'auto' = on a single-process
+    accelerator whose memory the split fits in (the CPU's host arrays already are its memory).
+    """
+    if setting == "on" and jax.process_count() > 1:
+        raise ConfigError(
+            [f"dataset.on_device 'on' needs a single process, this job has {jax.process_count()}"]
+        )
+    if setting != "auto":
+        return setting == "on"
+    if jax.process_count() > 1 or jax.default_backend() == "cpu":
+        return False
+    nbytes = sum(images.nbytes for images in (split.source, split.target, split.negative))
+    limits = [(d.memory_stats() or {}).get("bytes_limit", 0) for d in jax.local_devices()]
+    return nbytes <= ON_DEVICE_MEMORY_SHARE * min(limits)
 
 
 def eval_batches(

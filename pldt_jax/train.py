@@ -118,6 +118,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     num_steps = step.total_steps(config, batches.steps_per_epoch)
 
     mesh = step.create_mesh()
+    on_device = input_pipeline.keep_on_device(config.dataset.on_device, train_split)
+    if on_device:
+        batches = input_pipeline.DeviceBatches(
+            batches, step.replicated(mesh), step.batch_sharding(mesh)
+        )
+
+    def next_batch() -> step.Batch:
+        return next(batches) if on_device else step.global_batch(next(batches), mesh)
+
     init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
     states = step.init_states(config, init_rng, num_steps, mesh)
 
@@ -134,11 +143,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     train_step = step.jit_train_step(config, mesh)
     log = logs.RunLog(workdir, enabled=is_chief)
     logging.info(
-        "Training %d steps (%d per epoch) of global batch %d on %d device(s); work dir %s",
+        "Training %d steps (%d per epoch) of global batch %d on %d device(s), batches "
+        "gathered on the %s; work dir %s",
         num_steps,
         batches.steps_per_epoch,
         config.batch_size,
         jax.device_count(),
+        "device" if on_device else "host",
         workdir,
     )
 
@@ -159,10 +170,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     previous_metrics = None
     skipped = 0  # Steps the guard skipped, counted on the device (no sync per step).
-    window_start, window_steps, run_start = time.time(), 0, time.time()
+    window_start, window_steps, input_seconds, run_start = time.time(), 0, 0.0, time.time()
     with stop_requests() as signals:
         for step_number in range(first_step + 1, num_steps + 1):
-            batch = step.global_batch(next(batches), mesh)
+            input_start = time.perf_counter()
+            batch = next_batch()
+            input_seconds += time.perf_counter() - input_start
             states, metrics = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
             # The previous step is checked once this one is queued, so the device never waits.
             if previous_metrics is not None:
@@ -176,6 +189,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 values = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 elapsed = time.time() - window_start
                 values["images_per_second"] = window_steps * config.batch_size / elapsed
+                # Host time to produce a batch: the device waits for data only if it is
+                # longer than a step (the step is dispatched asynchronously).
+                values["input_ms_per_step"] = 1e3 * input_seconds / window_steps
                 values["learning_rate"] = float(
                     step.learning_rate_schedule(config, num_steps)(step_number)
                 )
@@ -195,7 +211,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     format_duration(time.time() - run_start),
                     format_duration(remaining),
                 )
-                window_start, window_steps = time.time(), 0
+                window_start, window_steps, input_seconds = time.time(), 0, 0.0
 
             stop = stop_signal(signals)
             if step_number % config.sample_every_steps == 0 or step_number == num_steps:

@@ -55,6 +55,7 @@ def test_every_config_file_validates(path):
         ("model.converter", "unet"),
         ("model.dtype", "float16"),
         ("model.strided_conv", "bilinear"),
+        ("dataset.on_device", "maybe"),
         ("model.width", 0.0),
         ("model.code_dim", 0),
         ("loss.converter_loss", "wasserstein"),

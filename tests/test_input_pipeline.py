@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pldt_jax import config as config_lib
-from pldt_jax import images
+from pldt_jax import images, step
 from pldt_jax import input_pipeline as ip
 
 RES = 4
@@ -190,10 +190,10 @@ def test_two_processes_concatenate_to_one(split):
         take(ip.BatchIterator(split, 4, seed=5, process_index=i, process_count=2), 12)
         for i in range(2)
     ]
-    for step, batch in enumerate(whole):
+    for index, batch in enumerate(whole):
         for name, pixels in batch.items():
-            assert shards[0][step][name].shape[0] == 2
-            joined = np.concatenate([shards[0][step][name], shards[1][step][name]])
+            assert shards[0][index][name].shape[0] == 2
+            joined = np.concatenate([shards[0][index][name], shards[1][index][name]])
             np.testing.assert_array_equal(joined, pixels)
     with pytest.raises(ValueError, match="divisible"):
         ip.BatchIterator(split, 5, seed=0, process_count=2)
@@ -266,3 +266,38 @@ def test_create_train_iterator_from_config(split):
     assert batch["source"].shape == (4, RES, RES, 3)
     expected = next(ip.BatchIterator(ip.orient(split, "product_to_human"), 4, seed=9))
     np.testing.assert_array_equal(batch["source"], expected["source"])
+
+
+@pytest.mark.parametrize("redraw", [True, False])
+def test_device_batches_equal_host_batches_and_are_sharded(split, redraw):
+    """Gathered on the (two, see conftest) devices: the host's batches, split over the mesh."""
+    mesh = step.create_mesh()
+    assert mesh.size == 2
+    host = ip.BatchIterator(split, 4, seed=3, redraw_negatives=redraw, as_uint8=True)
+    device = ip.DeviceBatches(
+        ip.BatchIterator(split, 4, seed=3, redraw_negatives=redraw, as_uint8=True),
+        step.replicated(mesh),
+        step.batch_sharding(mesh),
+    )
+    assert device.steps_per_epoch == host.steps_per_epoch
+    for _ in range(7):  # Across the epoch boundary (5 batches per epoch).
+        want, got = next(host), next(device)
+        for name, pixels in want.items():
+            assert got[name].dtype == np.uint8
+            assert got[name].sharding == step.batch_sharding(mesh)
+            assert [s.data.shape[0] for s in got[name].addressable_shards] == [2, 2]
+            np.testing.assert_array_equal(np.asarray(got[name]), pixels)
+    # The position is the wrapped iterator's, so a restore continues the same batches.
+    restored = ip.DeviceBatches(
+        ip.BatchIterator(split, 4, seed=3, redraw_negatives=redraw, as_uint8=True),
+        step.replicated(mesh),
+        step.batch_sharding(mesh),
+    )
+    restored.set_state(device.get_state())
+    np.testing.assert_array_equal(np.asarray(next(restored)["source"]), next(host)["source"])
+
+
+def test_keep_on_device_setting(split):
+    assert ip.keep_on_device("on", split)
+    assert not ip.keep_on_device("off", split)
+    assert not ip.keep_on_device("auto", split)  # On the CPU the host arrays are its memory.

@@ -39,6 +39,8 @@ def overrides(data_dir: Path, **changes) -> dict:
         "num_sample_images": 4,
         "eval_batch_size": 8,
         "attribute_classifier_steps": 0,
+        # Batches gathered on the device (test_train covers the host's): resumed exactly too.
+        "dataset.on_device": "on",
     }
     return values | changes
 
@@ -193,7 +195,7 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(reference):
     env = os.environ | {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
     processes = [
         subprocess.Popen(
-            command(workdir, values | {"total_steps": 1000})
+            command(workdir, values | {"total_steps": 1000, "dataset.on_device": "auto"})
             + ["--multihost", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2"]
             + [f"--process_id={i}"],
             env=env,
