@@ -156,13 +156,13 @@ def create_optimizer(config: ml_collections.ConfigDict, model: nn.Module) -> tor
 
 
 def check_loss_config(config: ml_collections.ConfigDict) -> None:
-    """The twin implements the default losses only; other settings would time another step."""
+    """The twin implements the paper's losses (plus the optional mean-square term) only; other
+    settings would time another step."""
     loss = config.loss
     if not (
         loss.real_fake_weight > 0
         and loss.domain_weight > 0
         and loss.use_negatives
-        and loss.mse_weight == 0
         and loss.converter_loss == "non_saturating"
     ):
         raise ValueError(f"the twin implements the default losses only, got {loss}")
@@ -206,6 +206,7 @@ class TwinStep:
         self.converter, self.real_fake, self.domain = models
         self.rf_weight = float(config.loss.real_fake_weight)
         self.domain_weight = float(config.loss.domain_weight)
+        self.mse_weight = float(config.loss.mse_weight)
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 NHWC [0, 255] -> float NCHW [-1, 1], on the device as the JAX step."""
@@ -257,6 +258,10 @@ class TwinStep:
             converter_loss = self.rf_weight * bce(rf_logits, ones) + self.domain_weight * bce(
                 domain_logits, ones
             )
+            if self.mse_weight > 0:
+                converter_loss = converter_loss + self.mse_weight * F.mse_loss(
+                    image.float(), target
+                )
             opt_converter.zero_grad(set_to_none=True)
             converter_loss.backward(inputs=list(opt_converter.param_groups[0]["params"]))
         opt_converter.step()

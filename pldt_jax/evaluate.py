@@ -130,7 +130,8 @@ def evaluate(
     baseline = mean_product_baseline(catalogue, split, config.eval_batch_size)
     write_examples(workdir, split, generated, config.num_eval_examples)
     results |= {
-        "method": config.name,
+        # A converter run evaluated by retrieval is the retrieval baseline, whatever it trained.
+        "method": retrieval.METHOD_NAME if method == "retrieval" else config.name,
         "eval_method": method,
         "split": split_name,
         "step": int(step),

@@ -46,7 +46,7 @@ class Run:
     """What the report needs from one work dir."""
 
     workdir: str
-    method: str  # config.name, else eval/metrics.json's method, else the work dir's name
+    method: str  # eval/metrics.json's method, else config.name, else the work dir's name
     seed: int | None
     steps: int | None
     metrics: dict[str, float]  # eval/metrics.json's numbers (the proxies too)
@@ -121,7 +121,7 @@ def load_run(workdir: str | os.PathLike) -> Run:
             examples = {key: data[key] for key in data.files}
     return Run(
         workdir=str(path),
-        method=str(config.get("name") or evaluation.get("method") or path.resolve().name),
+        method=str(evaluation.get("method") or config.get("name") or path.resolve().name),
         seed=config.get("seed"),
         steps=None if steps is None else int(steps),
         metrics=_numbers(evaluation),

@@ -12,6 +12,8 @@ import numpy as np
 from pldt_jax.images import to_float
 from pldt_jax.step import TrainState
 
+METHOD_NAME = "Retrieval by DD-score"  # How results and reports name this baseline.
+
 
 @jax.jit
 def pair_scores(domain: TrainState, photos: jax.Array, products: jax.Array) -> jax.Array:

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pldt_jax import checkpoints, evaluate, images, input_pipeline, prepare, sample, train
+from pldt_jax import (
+    checkpoints,
+    evaluate,
+    images,
+    input_pipeline,
+    prepare,
+    retrieval,
+    sample,
+    train,
+)
 from pldt_jax.config import default_config
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
 
@@ -98,6 +107,7 @@ def test_retrieval_baseline_answers_with_training_products(run):
     workdir, _, _ = run
     results = evaluate.evaluate(str(workdir), "test", method="retrieval")
     assert results["eval_method"] == "retrieval" and results["num_images"] > 0
+    assert results["method"] == retrieval.METHOD_NAME  # Not the converter run's name.
     examples = np.load(workdir / "eval" / "examples.npz")
     # Every answer is a real product image, so it is the target of some training photo.
     config = tiny_config(workdir.parent / "tfds")
