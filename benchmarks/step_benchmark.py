@@ -175,6 +175,18 @@ def write_json(path: str | None, report: dict[str, Any]) -> None:
 # The JAX step.
 
 
+def case_fields(config: ml_collections.ConfigDict, steps: int, warmup: int) -> dict[str, Any]:
+    """What a result row says about the case it timed (both harnesses)."""
+    return {
+        "width": config.model.width,
+        "batch": config.batch_size,
+        "resolution": config.resolution,
+        "optimizer": config.optimizer.name,
+        "steps": steps,
+        "warmup": warmup,
+    }
+
+
 def random_batch(batch_size: int, resolution: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     shape = (batch_size, resolution, resolution, 3)
@@ -323,12 +335,7 @@ def benchmark_case(config: ml_collections.ConfigDict, steps: int, warmup: int) -
     return {
         "strided_conv": resolve_implementation(config.model.strided_conv),
         "dtype": config.model.dtype,
-        "width": config.model.width,
-        "batch": config.batch_size,
-        "resolution": config.resolution,
-        "optimizer": config.optimizer.name,
-        "steps": steps,
-        "warmup": warmup,
+        **case_fields(config, steps, warmup),
         **timings,
         **info,
         "gflop_per_step": info["flops"] / 1e9,

@@ -35,6 +35,7 @@ from step_benchmark import (
     IMAGE_KEYS,
     add_common_arguments,
     batch_sizes,
+    case_fields,
     configured,
     conv_dot_flops,
     environment,
@@ -377,15 +378,8 @@ def benchmark_variant(
     flops: float,
 ) -> dict[str, Any]:
     """Times one (mode, memory format, dtype) variant; a failure (e.g. no compiler) is reported."""
-    row: dict[str, Any] = variant | {
-        "width": config.model.width,
-        "batch": config.batch_size,
-        "resolution": config.resolution,
-        "optimizer": config.optimizer.name,
-        "steps": steps,
-        "warmup": warmup,
-        "load_average_before": load_average(),
-    }
+    row: dict[str, Any] = variant | case_fields(config, steps, warmup)
+    row["load_average_before"] = load_average()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     twin = TwinStep(config, device, **variant)
