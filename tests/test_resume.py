@@ -102,7 +102,7 @@ def reference(tmp_path_factory):
     return root, values, final_states(root / "uninterrupted", config)
 
 
-@pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
+@pytest.mark.parametrize("how", ["kill -9", "SIGTERM", "SIGINT"])
 def test_interrupted_run_resumes_bit_for_bit(reference, how):
     root, values, expected = reference
     workdir = root / how.replace(" ", "")
@@ -113,13 +113,13 @@ def test_interrupted_run_resumes_bit_for_bit(reference, how):
         if how == "kill -9":
             process.kill()
         else:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(getattr(signal, how))
         _, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    if how == "SIGTERM":
-        assert process.returncode == 128 + signal.SIGTERM, stderr
-        assert "SIGTERM at step" in stderr and "rerun the same command" in stderr
+    if how != "kill -9":
+        assert process.returncode == 128 + getattr(signal, how), stderr
+        assert f"{how} at step" in stderr and "rerun the same command" in stderr
     else:
         assert process.returncode == -signal.SIGKILL
     with checkpoints.create_manager(workdir / "checkpoints") as manager:

@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
 # Every method of docs/results/README.md on the small synthetic LookBook, on the CPU, with one
-# schedule for all (1/8 width, batch 32, 1,000 steps, Adam at 5e-4 except the SGD condition),
-# then the report. Usage: docs/results/run_cpu.sh RUNS_DIR (about 40 minutes on 2 cores).
-# The residual converter is left out: 0.57 s per step here, 10 minutes for this schedule.
+# schedule for all (schedule.sh; Adam except the SGD condition), then the report.
+# Usage: docs/results/run_cpu.sh RUNS_DIR (about 50 minutes on 2 cores).
 set -euo pipefail
 runs=${1:?usage: $0 RUNS_DIR}
-schedule=(
-  --config.dataset.source=synthetic_small --config.model.width=0.125 --config.batch_size=32
-  --config.total_steps=1000 --config.optimizer.learning_rate=5e-4 --config.log_every_steps=50
-  --config.sample_every_steps=500 --config.checkpoint_every_steps=500
-)
+source "$(dirname "$0")/schedule.sh"
 train() {  # train CONFIG NAME SEED [more overrides]
   local config=$1 name=$2 seed=$3
   shift 3
@@ -28,5 +23,6 @@ for seed in 0 1; do
 done
 train ipt_only_a ipt_only_a 0 --config.optimizer.name=adam
 train ipt_sgd ipt_sgd 0
-train synthetic synthetic 0 --config.total_steps=1000
+train synthetic synthetic 0
+train ipt_resnet ipt_resnet 0 --config.optimizer.name=adam
 python -m pldt_jax.report --workdirs "$runs"/*_s* --output docs/results
