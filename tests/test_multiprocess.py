@@ -25,15 +25,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_job(num_processes: int, output: Path) -> dict[str, np.ndarray]:
-    """Starts every process of the job, waits for all, and returns process 0's parameters."""
-    # One CPU device per process: not the two that conftest forces for in-process tests.
+def one_device_per_process_env() -> dict[str, str]:
+    """The environment for a job's processes: one CPU device each, not the two that conftest
+    forces for in-process tests."""
     xla_flags = [
         flag
         for flag in os.environ.get("XLA_FLAGS", "").split()
         if not flag.startswith("--xla_force_host_platform_device_count")
     ]
-    env = os.environ | {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(xla_flags)}
+    return os.environ | {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(xla_flags)}
+
+
+def run_job(num_processes: int, output: Path) -> dict[str, np.ndarray]:
+    """Starts every process of the job, waits for all, and returns process 0's parameters."""
+    env = one_device_per_process_env()
     port = free_port()
     logs = [output.with_suffix(f".{i}.log") for i in range(num_processes)]
     processes = []

@@ -2,10 +2,8 @@
 run that was never interrupted; non-finite steps stop the run or are skipped."""
 
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from test_multiprocess import free_port, one_device_per_process_env
 
 from pldt_jax import checkpoints, step, train
 from pldt_jax.config import default_config
@@ -188,11 +187,7 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(reference):
     """A preempted host of a multi-host job: every process saves the same step and exits."""
     root, values, _ = reference
     workdir = root / "two_processes"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # One CPU device per process: not the two that conftest forces for in-process tests.
-    env = os.environ | {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    port, env = free_port(), one_device_per_process_env()
     processes = [
         subprocess.Popen(
             command(workdir, values | {"total_steps": 1000, "dataset.on_device": "auto"})
