@@ -6,6 +6,7 @@ commands in docs/performance.md keep working.
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,3 +108,20 @@ def test_flop_counts_agree(load_benchmark, torch):
     assert counted["flops"] == twin.conv_dot_flops(config)
     # With padding taps (FlopCounterMode's default) the twin counts more.
     assert twin.count_flops(config, torch.device("cpu"))["flops"] > counted["flops"]
+
+
+def test_benchmarks_import_without_tensorflow_datasets():
+    """The GPU machines have jax, flax, optax and torch but not tensorflow-datasets."""
+    modules = "step_benchmark" + (", torch_twin" if importlib.util.find_spec("torch") else "")
+    script = f"""
+import importlib.abc, sys
+class NoTFDS(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("tensorflow_datasets", "array_record"):
+            raise ImportError(name + " is not installed here")
+sys.meta_path.insert(0, NoTFDS())
+sys.path.insert(0, {str(BENCHMARKS)!r})
+import {modules}
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
