@@ -2,7 +2,7 @@
 
 XLA's CPU backend is slow on the backward passes of strided convolutions: the kernel gradient of a
 transposed ("fractionally-strided") convolution takes 10-115x its forward pass on the decoder's
-layers (see `benchmarks/conv_transpose_cpu.py`), and the input gradient of the 8x8 -> 4x4 stride-2
+layers (see `benchmarks/strided_conv_cpu.py`), and the input gradient of the 8x8 -> 4x4 stride-2
 convolution of the encoder and discriminators about 30x. Both layers here compute the same
 function from the same parameters (those of `nn.ConvTranspose` / `nn.Conv`, so checkpoints are
 interchangeable) in sub-pixel form, where every convolution has stride 1:

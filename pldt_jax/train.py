@@ -142,16 +142,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     train_step = step.jit_train_step(config, mesh)
     log = logs.RunLog(workdir, enabled=is_chief)
-    logging.info(
-        "Training %d steps (%d per epoch) of global batch %d on %d device(s), batches "
-        "gathered on the %s; work dir %s",
-        num_steps,
-        batches.steps_per_epoch,
-        config.batch_size,
-        jax.device_count(),
-        "device" if on_device else "host",
-        workdir,
-    )
+    if first_step >= num_steps:
+        logging.info(
+            "Step %d ends the schedule: nothing left to train; work dir %s", first_step, workdir
+        )
+    else:
+        logging.info(
+            "Training steps %d to %d (%d per epoch) of global batch %d on %d device(s), "
+            "batches gathered on the %s; work dir %s",
+            first_step + 1,
+            num_steps,
+            batches.steps_per_epoch,
+            config.batch_size,
+            jax.device_count(),
+            "device" if on_device else "host",
+            workdir,
+        )
 
     def save(step_number: int) -> None:
         progress = {"data": batches.get_state(), "seed": config.seed}

@@ -110,6 +110,19 @@ def test_flop_counts_agree(load_benchmark, torch):
     assert twin.count_flops(config, torch.device("cpu"))["flops"] > counted["flops"]
 
 
+def test_strided_conv_benchmark_times_every_layer(load_benchmark, capsys):
+    bench = load_benchmark("strided_conv_cpu")
+    bench.main(["--width", "0.03125", "--batch", "2", "--repeats", "1", "--no-torch"])
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()]
+    rows = [[cell.strip() for cell in row] for row in rows if row and row[1].strip() != "---"]
+    assert rows[0][:2] == ["layer", "implementation"]
+    layers = [row[0] for row in rows[1:]]
+    # Four convolutions, the domain discriminator's first, four transposed: each both ways.
+    assert len(layers) == 2 * 9 and len(set(layers)) == 9
+    assert {row[1] for row in rows[1:]} == {"native", "subpixel"}
+    assert all(float(row[2]) >= 0 and float(row[3]) > 0 for row in rows[1:])
+
+
 def test_benchmarks_import_without_tensorflow_datasets():
     """The GPU machines have jax, flax, optax and torch but not tensorflow-datasets."""
     modules = "step_benchmark" + (", torch_twin" if importlib.util.find_spec("torch") else "")
