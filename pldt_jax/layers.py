@@ -37,17 +37,21 @@ def _same_pad_before(k: int, s: int) -> int:
     return k - 1 if s > k - 1 else -(-(k + s - 2) // 2)
 
 
-def _tap_table(k: int, s: int, first: int, phase_sign: int) -> tuple[np.ndarray, int]:
-    """Kernel taps of a strided convolution regrouped by (offset j, phase d): `s*j + sign*d + a`.
+def _tap_layout(k: int, s: int, first: int, phase_sign: int) -> tuple[int, int, tuple[int, int]]:
+    """Where a kernel's taps go in the stride-1 form, along one spatial dimension.
 
-    Entries outside the kernel become `k`, an index into a zero row appended to the kernel.
-    Returns the (offsets, s) table and the first offset.
+    Output phase d at stride-1 offset j uses tap `s*j + sign*d + first` (zero when outside the
+    kernel). Returns the first offset `lo`, the number of offsets `n`, and the (before, after)
+    zeros (negative: cropping) that make the padded kernel exactly `n*s` taps long with tap
+    (j, d) at `s*(j - lo) + e`, where e = d downsampling and s-1-d upsampling: then a reshape to
+    (n, s), reversed along s when upsampling, is the regrouped kernel.
     """
     phases = np.arange(s)
-    lo = int(np.min(-((first + phase_sign * phases) // s)))  # ceil((-a - sign*d) / s)
+    lo = int(np.min(-((first + phase_sign * phases) // s)))  # ceil((-first - sign*d) / s)
     hi = int(np.max((k - 1 - first - phase_sign * phases) // s))
-    taps = s * np.arange(lo, hi + 1)[:, None] + phase_sign * phases[None, :] + first
-    return np.where((taps >= 0) & (taps < k), taps, k), lo
+    n = hi - lo + 1
+    before = -(first + s * lo - (0 if phase_sign > 0 else s - 1))
+    return lo, n, (before, n * s - k - before)
 
 
 def _regroup_kernel(
@@ -56,19 +60,20 @@ def _regroup_kernel(
     """(kh, kw, in, out) kernel -> stride-1 kernel over phase-stacked channels, and its padding.
 
     Upsampling (`phase_sign` -1) stacks phases on the output channels, ordered (py, px, out);
-    downsampling (+1) on the input channels, ordered (py, px, in). Built with jnp ops from the
-    canonical kernel, so gradients flow back to it.
+    downsampling (+1) on the input channels, ordered (py, px, in). Only pads, reshapes and
+    transposes of the canonical kernel (no gather), so its gradient is as cheap as its forward.
     """
     (kh, kw, cin, cout), (sh, sw) = kernel.shape, strides
-    taps_h, lo_h = _tap_table(kh, sh, firsts[0], phase_sign)
-    taps_w, lo_w = _tap_table(kw, sw, firsts[1], phase_sign)
-    padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
-    sub = padded[taps_h[:, None, :, None], taps_w[None, :, None, :]]  # (jh, jw, sh, sw, in, out)
-    jh, jw = len(taps_h), len(taps_w)
+    lo_h, jh, pad_h = _tap_layout(kh, sh, firsts[0], phase_sign)
+    lo_w, jw, pad_w = _tap_layout(kw, sw, firsts[1], phase_sign)
+    zero = jnp.zeros((), kernel.dtype)
+    sub = lax.pad(kernel, zero, [(*pad_h, 0), (*pad_w, 0), (0, 0, 0), (0, 0, 0)])
+    sub = sub.reshape(jh, sh, jw, sw, cin, cout)
     if phase_sign < 0:
-        sub = sub.transpose(0, 1, 4, 2, 3, 5).reshape(jh, jw, cin, sh * sw * cout)
+        sub = lax.rev(sub, (1, 3)).transpose(0, 2, 4, 1, 3, 5)
+        sub = sub.reshape(jh, jw, cin, sh * sw * cout)
     else:
-        sub = sub.reshape(jh, jw, sh * sw * cin, cout)
+        sub = sub.transpose(0, 2, 1, 3, 4, 5).reshape(jh, jw, sh * sw * cin, cout)
     padding = [(-lo_h, jh - 1 + lo_h), (-lo_w, jw - 1 + lo_w)]
     return sub, padding
 
