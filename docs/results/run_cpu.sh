@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every method of docs/results/README.md on the small synthetic LookBook, on the CPU, with one
 # schedule for all (schedule.sh; Adam except the SGD condition), then the report.
-# Usage: docs/results/run_cpu.sh RUNS_DIR (about 50 minutes on 2 cores).
+# Usage: docs/results/run_cpu.sh RUNS_DIR (about 95 minutes on 2 cores). A run whose work dir
+# already holds its last checkpoint is only evaluated again, so an interrupted call can be repeated.
 set -euo pipefail
 runs=${1:?usage: $0 RUNS_DIR}
 source "$(dirname "$0")/schedule.sh"
@@ -21,8 +22,11 @@ for seed in 0 1; do
   cp -r "$runs/c_rf_dd_s$seed" "$runs/retrieval_dd_s$seed"
   python -m pldt_jax.evaluate --workdir="$runs/retrieval_dd_s$seed" --method=retrieval
 done
-train ipt_only_a ipt_only_a 0 --config.optimizer.name=adam
-train ipt_sgd ipt_sgd 0
+for seed in 0 1; do
+  train ipt_only_a ipt_only_a "$seed" --config.optimizer.name=adam
+  train ipt_sgd ipt_sgd "$seed"
+  train ipt_resnet ipt_resnet "$seed" --config.optimizer.name=adam
+  train ipt_resnet_128 ipt_resnet_128 "$seed" --config.optimizer.name=adam
+done
 train synthetic synthetic 0
-train ipt_resnet ipt_resnet 0 --config.optimizer.name=adam
 python -m pldt_jax.report --workdirs "$runs"/*_s* --output docs/results
