@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from pldt_jax import images
 
@@ -54,6 +55,7 @@ class Run:
     curves: dict[str, tuple[list[int], list[float]]]  # metrics.jsonl: key -> (steps, values)
     examples: dict[str, np.ndarray] | None  # eval/examples.npz
     split: str | None  # the split eval/metrics.json was computed on
+    resolution: int | None = None  # config.json's image size
     label: str = ""  # unique among the runs of one report
 
 
@@ -131,6 +133,7 @@ def load_run(workdir: str | os.PathLike) -> Run:
         curves=curves,
         examples=examples,
         split=evaluation.get("split"),
+        resolution=config.get("resolution"),
     )
 
 
@@ -203,12 +206,15 @@ def build_rows(runs: Sequence[Run]) -> list[Row]:
                     std.values[key] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
             mean.n = std.n = len(group)
             rows += [mean, std]
+    # Baselines and ceilings depend on the image size: with several, each names its own.
+    several_sizes = len({run.resolution for run in runs} - {None}) > 1
     references = []
     for run in runs:
+        size = f", {run.resolution} px" if several_sizes and run.resolution else ""
         for name, values in run.baselines.items():
             kept = {key: values[key] for key, _, _ in METRICS if key in values}
             references.append(
-                Row("baseline", f"{name} (baseline)", Path(run.workdir).name, values=kept)
+                Row("baseline", f"{name} (baseline{size})", Path(run.workdir).name, values=kept)
             )
         ceiling = {
             key: run.metrics[f"{key}_ceiling"]
@@ -216,7 +222,8 @@ def build_rows(runs: Sequence[Run]) -> list[Row]:
             if f"{key}_ceiling" in run.metrics
         }
         if ceiling:
-            references.append(Row("ceiling", CEILING, Path(run.workdir).name, values=ceiling))
+            name = CEILING.replace(")", f"{size})")
+            references.append(Row("ceiling", name, Path(run.workdir).name, values=ceiling))
     return rows + _deduplicated(references)
 
 
@@ -272,8 +279,15 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
 
 
 def consistency_notes(runs: Sequence[Run]) -> list[str]:
-    """Warnings when the runs' numbers are not comparable: other splits or image counts."""
+    """Warnings when the runs' numbers are not comparable: other splits, image counts or sizes."""
     notes = []
+    sizes = {run.label: run.resolution for run in runs if run.resolution is not None}
+    if len(set(sizes.values())) > 1:
+        listing = ", ".join(f"{label}: {size} px" for label, size in sizes.items())
+        notes.append(
+            f"The runs work at different image sizes ({listing}): compare each with the "
+            "baseline of its size; the example grid shows every picture at the largest."
+        )
     for key, values in (
         ("splits", {run.label: run.split for run in runs if run.split is not None}),
         (
@@ -324,6 +338,8 @@ def write_example_images(
     examples.png; returns the cells' file names relative to the report, row by row."""
     folder.mkdir(parents=True, exist_ok=True)
     blank = np.full_like(aligned["target"][0], 255)
+    pictures = [aligned["source"], aligned["target"], *(aligned[label] for label in labels)]
+    size = max(p.shape[0] for column in pictures for p in column if p is not None)
     cells, grid = [], []
     for n, image_id in enumerate(aligned["image_id"]):
         row_images = [aligned["source"][n], aligned["target"][n]]
@@ -336,9 +352,16 @@ def write_example_images(
             images.save_png(picture, folder / name)
             names.append(f"{folder.name}/{name}")
         cells.append(names)
-        grid.append(row_images)
+        grid.append([_enlarged(picture, size) for picture in row_images])
     images.save_png(images.image_grid(grid), folder / "examples.png")
     return cells
+
+
+def _enlarged(picture: np.ndarray, size: int) -> np.ndarray:
+    """A square picture scaled up to `size` by repeating pixels (runs at a smaller size)."""
+    if picture.shape[0] == size:
+        return picture
+    return np.asarray(Image.fromarray(picture).resize((size, size), Image.Resampling.NEAREST))
 
 
 def _nice(value: float) -> str:

@@ -24,10 +24,14 @@ def make_workdir(
     seed: int,
     evaluation: dict | None,
     image_ids: list[int] | None,
+    size: int | None = None,
 ) -> Path:
+    """A finished run's files; `size`: its config's resolution (unset if None), else R."""
     workdir = root / dirname
     (workdir / "eval").mkdir(parents=True)
     config = {"seed": seed, "batch_size": 4} | ({"name": name} if name else {})
+    config |= {} if size is None else {"resolution": size}
+    size = size or R
     (workdir / "config.json").write_text(json.dumps(config))
     lines = [
         json.dumps({"step": 10 * (i + 1), "converter_loss": loss, "mse": loss / 2, "finite": 1})
@@ -43,9 +47,9 @@ def make_workdir(
         rng = np.random.default_rng(seed)
         np.savez(
             workdir / "eval" / "examples.npz",
-            source=np.full((k, R, R, 3), 10, np.uint8),
-            target=np.full((k, R, R, 3), 200, np.uint8),
-            generated=rng.integers(0, 256, (k, R, R, 3), dtype=np.uint8),
+            source=np.full((k, size, size, 3), 10, np.uint8),
+            target=np.full((k, size, size, 3), 200, np.uint8),
+            generated=rng.integers(0, 256, (k, size, size, 3), dtype=np.uint8),
             image_id=np.array(image_ids, np.int64),
         )
     return workdir
@@ -165,6 +169,40 @@ def test_report_files(workdirs, tmp_path):
     np.testing.assert_array_equal(cell(7, 4), 255)
     with np.load(workdirs[2] / "eval" / "examples.npz") as data:
         np.testing.assert_array_equal(cell(9, 4), data["generated"][0])
+
+
+def test_runs_at_two_image_sizes(tmp_path):
+    """A 128 px run beside 64 px ones: baselines per size, the grid at the larger size."""
+    small = evaluation(0.30, 0.20)
+    large = evaluation(0.40, 0.50)
+    large["baselines"]["mean_product"] = {"rmse": 0.6, "cssim": 0.45, "num_images": 16}
+    large["att_ceiling"] = 0.8
+    workdirs = [
+        make_workdir(tmp_path, "small", "C+RF+DD", 0, small, [5, 7], size=R),
+        make_workdir(tmp_path, "large", "ResNet 2x", 0, large, [5, 7], size=2 * R),
+    ]
+    out = tmp_path / "report"
+    report.write_report(workdirs, out)
+    with open(out / "results.csv") as f:
+        references = [(row["method"], row["cssim"], row["att"]) for row in csv.DictReader(f)][2:]
+    assert references == [
+        (f"mean_product (baseline, {R} px)", "0.1", ""),
+        (f"true product (ceiling, {R} px)", "", "0.9"),
+        (f"mean_product (baseline, {2 * R} px)", "0.45", ""),
+        (f"true product (ceiling, {2 * R} px)", "", "0.8"),
+    ]
+    assert "different image sizes" in (out / "results.md").read_text()
+    grid = np.asarray(Image.open(out / "images" / "examples.png"))
+    pad = 2
+    assert grid.shape == (pad + 2 * (2 * R + pad), pad + 4 * (2 * R + pad), 3)
+    # The small run's output, repeated 2x2 per pixel, in row 0, column 2.
+    with np.load(workdirs[0] / "eval" / "examples.npz") as data:
+        expected = data["generated"][0].repeat(2, axis=0).repeat(2, axis=1)
+    left = pad + 2 * (2 * R + pad)
+    np.testing.assert_array_equal(grid[pad : pad + 2 * R, left : left + 2 * R], expected)
+    # Each cell's own PNG keeps its size.
+    assert Image.open(out / "images" / "example_5_2.png").size == (R, R)
+    assert Image.open(out / "images" / "example_5_3.png").size == (2 * R, 2 * R)
 
 
 def test_command_line_takes_space_separated_workdirs(workdirs, tmp_path):
