@@ -281,12 +281,19 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
 def consistency_notes(runs: Sequence[Run]) -> list[str]:
     """Warnings when the runs' numbers are not comparable: other splits, image counts or sizes."""
     notes = []
-    sizes = {run.label: run.resolution for run in runs if run.resolution is not None}
-    if len(set(sizes.values())) > 1:
-        listing = ", ".join(f"{label}: {size} px" for label, size in sizes.items())
+    by_size: dict[int, list[str]] = {}
+    for run in runs:
+        if run.resolution is not None:
+            by_size.setdefault(run.resolution, []).append(run.label)
+    if len(by_size) > 1:
+        # Rarest size first; the runs of a size more common than every other as "the other N".
+        groups = sorted(by_size.items(), key=lambda item: (len(item[1]), item[0]))
+        listing = [f"{size} px: {', '.join(labels)}" for size, labels in groups]
+        if len(groups[-1][1]) > len(groups[-2][1]):
+            listing[-1] = f"{groups[-1][0]} px: the other {len(groups[-1][1])}"
         notes.append(
-            f"The runs work at different image sizes ({listing}): compare each with the "
-            "baseline of its size; the example grid shows every picture at the largest."
+            f"The runs work at different image sizes ({'; '.join(listing)}): compare each with "
+            "the baseline of its size; the example grid shows every picture at the largest."
         )
     for key, values in (
         ("splits", {run.label: run.split for run in runs if run.split is not None}),

@@ -191,7 +191,10 @@ def test_runs_at_two_image_sizes(tmp_path):
         (f"mean_product (baseline, {2 * R} px)", "0.45", ""),
         (f"true product (ceiling, {2 * R} px)", "", "0.8"),
     ]
-    assert "different image sizes" in (out / "results.md").read_text()
+    assert (
+        f"different image sizes ({R} px: C+RF+DD; {2 * R} px: ResNet 2x)"
+        in (out / "results.md").read_text()
+    )
     grid = np.asarray(Image.open(out / "images" / "examples.png"))
     pad = 2
     assert grid.shape == (pad + 2 * (2 * R + pad), pad + 4 * (2 * R + pad), 3)
