@@ -56,6 +56,7 @@ class Run:
     examples: dict[str, np.ndarray] | None  # eval/examples.npz
     split: str | None  # the split eval/metrics.json was computed on
     resolution: int | None = None  # config.json's image size
+    direction: str = "human_to_product"  # config.json's dataset.direction
     label: str = ""  # unique among the runs of one report
 
 
@@ -134,6 +135,7 @@ def load_run(workdir: str | os.PathLike) -> Run:
         examples=examples,
         split=evaluation.get("split"),
         resolution=config.get("resolution"),
+        direction=config.get("dataset", {}).get("direction", "human_to_product"),
     )
 
 
@@ -338,6 +340,14 @@ def align_examples(runs: Sequence[Run]) -> tuple[dict[str, Any] | None, list[str
     return aligned, notes
 
 
+def example_titles(runs: Sequence[Run]) -> tuple[str, str]:
+    """What the example grid's first two columns show: the inputs and the true outputs."""
+    shown = [run for run in runs if run.examples is not None]
+    if shown and shown[0].direction == "product_to_human":
+        return "product", "true photo"
+    return "photo", "true product"
+
+
 def write_example_images(
     aligned: Mapping[str, Any], labels: Sequence[str], folder: Path
 ) -> list[list[str]]:
@@ -491,7 +501,7 @@ def html_page(
     if notes:
         body.append("<ul class='notes'>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     if cells:
-        titles = ["photo", "true product", *example_labels]
+        titles = [*example_titles(runs), *example_labels]
         grid = ["<table class='examples'><tr>"]
         grid += [f"<th>{esc(t)}</th>" for t in titles]
         grid.append("</tr>")
@@ -499,7 +509,7 @@ def html_page(
             grid.append("<tr>" + "".join(f"<td><img src='{esc(c)}' alt=''></td>" for c in row))
             grid.append("</tr>")
         grid.append("</table>")
-        body += ["<h2>Test photos</h2>", "".join(grid)]
+        body += [f"<h2>Test {esc(titles[0])}s</h2>", "".join(grid)]
     charts = curve_charts(runs)
     if charts:
         legend = "".join(
@@ -540,7 +550,8 @@ def write_report(workdirs: Sequence[str | os.PathLike], output: str | os.PathLik
     markdown = ["# PLDT results", "", markdown_table(rows)]
     markdown += [f"- {note}" for note in notes]
     if cells:
-        markdown += ["", "Test photos: photo | true product | " + " | ".join(labels)]
+        inputs, truths = example_titles(runs)
+        markdown += ["", f"Test {inputs}s: {inputs} | {truths} | " + " | ".join(labels)]
         markdown += ["", "![examples](images/examples.png)", ""]
     (output / "results.md").write_text("\n".join(markdown))
     (output / "index.html").write_text(html_page(runs, rows, labels, cells, notes))

@@ -25,12 +25,14 @@ def make_workdir(
     evaluation: dict | None,
     image_ids: list[int] | None,
     size: int | None = None,
+    direction: str | None = None,
 ) -> Path:
     """A finished run's files; `size`: its config's resolution (unset if None), else R."""
     workdir = root / dirname
     (workdir / "eval").mkdir(parents=True)
     config = {"seed": seed, "batch_size": 4} | ({"name": name} if name else {})
     config |= {} if size is None else {"resolution": size}
+    config |= {} if direction is None else {"dataset": {"direction": direction}}
     size = size or R
     (workdir / "config.json").write_text(json.dumps(config))
     lines = [
@@ -206,6 +208,26 @@ def test_runs_at_two_image_sizes(tmp_path):
     # Each cell's own PNG keeps its size.
     assert Image.open(out / "images" / "example_5_2.png").size == (R, R)
     assert Image.open(out / "images" / "example_5_3.png").size == (2 * R, 2 * R)
+
+
+def test_reverse_direction_names_its_columns(tmp_path):
+    """PLDT Fig. 6 runs (product to photo): the inputs are products, the truths photos."""
+    result = evaluation(0.3, 0.2, proxies=False)
+    result["baselines"] = {"mean_photo": {"rmse": 0.4, "cssim": 0.3, "num_images": 16}}
+    name = "C+RF+DD (product to human)"
+    workdirs = [
+        make_workdir(
+            tmp_path, f"p2h_s{seed}", name, seed, result, [1, 2], direction="product_to_human"
+        )
+        for seed in (0, 1)
+    ]
+    out = tmp_path / "report"
+    report.write_report(workdirs, out)
+    markdown = (out / "results.md").read_text()
+    assert "Test products: product | true photo | C+RF+DD (product to human) (seed 0)" in markdown
+    assert "| mean_photo (baseline) |  |  |  | 0.4000 | 0.3000 |" in markdown
+    page = (out / "index.html").read_text()
+    assert "<h2>Test products</h2>" in page and "<th>true photo</th>" in page
 
 
 def test_command_line_takes_space_separated_workdirs(workdirs, tmp_path):

@@ -30,3 +30,9 @@ for seed in 0 1; do
 done
 train synthetic synthetic 0
 python -m pldt_jax.report --workdirs "$runs"/*_s* --output docs/results
+# PLDT Fig. 6, the reverse direction (product to photo), in its own report: a folder below, so
+# that the glob above leaves it out.
+for seed in 0 1; do
+  train product_to_human reverse/product_to_human "$seed" --config.optimizer.name=adam
+done
+python -m pldt_jax.report --workdirs "$runs"/reverse/*_s* --output docs/results/product_to_human
