@@ -61,15 +61,19 @@ def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[s
 
 
 def mean_target_baseline(
-    train: input_pipeline.SplitArrays, split: input_pipeline.SplitArrays, batch_size: int
+    train: input_pipeline.SplitArrays,
+    catalogue: input_pipeline.Products,
+    split: input_pipeline.SplitArrays,
+    batch_size: int,
 ) -> tuple[str, dict[str, float]]:
     """The trivial baseline: always answer the mean training target; (its name, its scores).
 
     Photo to product: the mean of the training products, each once ('mean_product'). Product
-    to photo (PLDT Fig. 6): the mean training photo ('mean_photo').
+    to photo (PLDT Fig. 6): the mean training photo ('mean_photo'). `catalogue` is
+    `input_pipeline.products(train)`, which the caller already has.
     """
     if train.direction == "human_to_product":
-        name, targets = "mean_product", input_pipeline.products(train).image
+        name, targets = "mean_product", catalogue.image
     else:
         name, targets = "mean_photo", train.target
     mean = targets.mean(axis=0, dtype=np.float32)
@@ -135,7 +139,7 @@ def evaluate(
             steps=config.attribute_classifier_steps,
         )
         results |= attributes.proxy_metrics(judge, generated, split, catalogue.image)
-    baseline_name, baseline = mean_target_baseline(train, split, config.eval_batch_size)
+    baseline_name, baseline = mean_target_baseline(train, catalogue, split, config.eval_batch_size)
     write_examples(workdir, split, generated, config.num_eval_examples)
     results |= {
         # A converter run evaluated by retrieval is the retrieval baseline, whatever it trained.
