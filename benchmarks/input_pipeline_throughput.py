@@ -17,22 +17,6 @@ import numpy as np
 from pldt_jax import input_pipeline as ip
 
 
-class _InMemorySource:
-    """A data source over arrays: `__getitems__` returns a list of example dicts."""
-
-    def __init__(self, split: ip.SplitArrays):
-        self._arrays = split.arrays()
-
-    def __len__(self) -> int:
-        return len(self._arrays["product_id"])
-
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        return {name: values[index] for name, values in self._arrays.items()}
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, np.ndarray]]:
-        return [self[i] for i in indices]
-
-
 def synthetic_split(num: int, num_products: int, resolution: int) -> ip.SplitArrays:
     """Random photos, one random image per product, stored negatives of other products."""
     rng = np.random.default_rng(0)
@@ -41,17 +25,19 @@ def synthetic_split(num: int, num_products: int, resolution: int) -> ip.SplitArr
     product = rng.integers(0, num_products, num)
     negative = (product + rng.integers(1, num_products, num)) % num_products
     attribute = rng.integers(-1, 5, num)
-    return ip.SplitArrays(
-        source=rng.integers(0, 256, (num, *shape), dtype=np.uint8),
-        target=product_images[product],
-        negative=product_images[negative],
-        product_id=product.astype(np.int64),
-        negative_product_id=negative.astype(np.int64),
-        image_id=np.arange(num, dtype=np.int64),
-        category=attribute,
-        color=attribute,
-        pattern=attribute,
-        pattern_color=attribute,
+    return ip.load_split(
+        ip.ArraySource(
+            source=rng.integers(0, 256, (num, *shape), dtype=np.uint8),
+            target=product_images[product],
+            negative=product_images[negative],
+            product_id=product.astype(np.int64),
+            negative_product_id=negative.astype(np.int64),
+            image_id=np.arange(num, dtype=np.int64),
+            category=attribute,
+            color=attribute,
+            pattern=attribute,
+            pattern_color=attribute,
+        )
     )
 
 
@@ -75,8 +61,11 @@ def main() -> None:
     args = parser.parse_args()
 
     split = synthetic_split(args.num_examples, args.num_products, args.resolution)
-    megabytes = sum(a.nbytes for a in split.arrays().values()) / 1e6
-    print(f"split: {len(split)} examples at {args.resolution} px, {megabytes:.0f} MB in memory")
+    megabytes = (split.photos.nbytes + split.product_images.nbytes) / 1e6
+    print(
+        f"split: {len(split)} examples, {len(split.product_ids)} products at "
+        f"{args.resolution} px, {megabytes:.0f} MB of images in memory"
+    )
     steps = args.steps or len(split) // args.batch_size
     print(f"iterator, batch {args.batch_size}, {steps} steps:")
     for label, kwargs in [
@@ -87,7 +76,7 @@ def main() -> None:
         rate = iterator_rate(split, args.batch_size, steps, **kwargs)
         print(f"  {label}: {rate:10,.0f} examples/s")
 
-    source = _InMemorySource(split)
+    source = ip.ArraySource(**split.arrays())
     del split
     start = time.perf_counter()
     loaded = ip.load_split(source)

@@ -75,9 +75,10 @@ def mean_target_baseline(
     if train.direction == "human_to_product":
         name, targets = "mean_product", catalogue.image
     else:
-        name, targets = "mean_photo", train.target
+        name, targets = "mean_photo", train.photos
     mean = targets.mean(axis=0, dtype=np.float32)
-    return name, score(np.broadcast_to(mean, split.target.shape), split.target, batch_size)
+    truth = split.target
+    return name, score(np.broadcast_to(mean, truth.shape), truth, batch_size)
 
 
 def write_examples(
@@ -86,11 +87,12 @@ def write_examples(
     """The first `count` photos of the split with their outputs, for the results report."""
     path = os.path.join(workdir, "eval", "examples.npz")
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    examples = split.arrays(slice(0, count))
     np.savez_compressed(
         path,
-        image_id=split.image_id[:count],
-        source=split.source[:count],
-        target=split.target[:count],
+        image_id=examples["image_id"],
+        source=examples["source"],
+        target=examples["target"],
         generated=generated[:count],
     )
 

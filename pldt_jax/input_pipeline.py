@@ -1,9 +1,10 @@
 """From a data source to batches of (source, target, negative) images.
 
 A LookBook split at 64 px fits in memory, so it is read once into uint8 arrays
-(`load_split`) and every batch is a gather from them. The batch order is a pure
-function of (seed, epoch, step): every process computes the same global batch and
-gathers only its own rows, and the iterator's position is two integers.
+(`load_split`), each photo and each product image once, and every batch is a gather
+from them. The batch order is a pure function of (seed, epoch, step): every process
+computes the same global batch and gathers only its own rows, and the iterator's
+position is two integers.
 """
 
 from __future__ import annotations
@@ -30,16 +31,20 @@ DIRECTIONS = ("human_to_product", "product_to_human")
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SplitArrays:
-    """A whole split in memory: one row per (photo, product) pair.
+    """A whole split in memory: one row per (photo, product) pair, each image stored once.
 
-    Images are uint8 (N, R, R, 3); the other fields are int64 (N,), -1 for an
-    unknown attribute. `direction` says which domain `source` holds, so that
-    `orient` and `products` need no extra argument.
+    `photos` holds example i's photo at row i; `product_images` every product the split
+    names (as target or as negative) once, in the order of `product_ids` (sorted). A copy
+    per example would nearly triple all of LookBook at 64 px (2.5 GB instead of 0.95), and
+    with it what an accelerator must hold to keep the split on the device. The
+    per-example fields are int64 (N,), -1 for an unknown attribute. `direction` says
+    which domain `source` is, so `images` resolves every example's source, target and
+    negative without an extra argument.
     """
 
-    source: np.ndarray
-    target: np.ndarray
-    negative: np.ndarray
+    photos: np.ndarray
+    product_images: np.ndarray
+    product_ids: np.ndarray
     product_id: np.ndarray
     negative_product_id: np.ndarray
     image_id: np.ndarray
@@ -49,12 +54,78 @@ class SplitArrays:
     pattern_color: np.ndarray
     direction: str = "human_to_product"
 
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"Unknown direction {self.direction!r}; expected one of {DIRECTIONS}.")
+        if np.any(np.diff(self.product_ids) <= 0):
+            raise ValueError("product_ids must be sorted and unique.")
+        photo_rows = np.arange(len(self))
+        product_rows, negative_rows = (
+            _find(self.product_ids, getattr(self, name), f"{name} names products with no image")
+            for name in ("product_id", "negative_product_id")
+        )
+        if self.direction == "human_to_product":
+            layout = {
+                "source": (self.photos, photo_rows),
+                "target": (self.product_images, product_rows),
+                "negative": (self.product_images, negative_rows),
+            }
+        else:
+            # The negative stays product `negative_product_id`, shown in the target domain:
+            # its first photo in the split.
+            ids, first = np.unique(self.product_id, return_index=True)
+            position = _find(
+                ids,
+                self.negative_product_id,
+                "Negative products have no example in the split, so no image in the target domain",
+            )
+            layout = {
+                "source": (self.product_images, product_rows),
+                "target": (self.photos, photo_rows),
+                "negative": (self.photos, first[position]),
+            }
+        object.__setattr__(self, "_layout", layout)
+
     def __len__(self) -> int:
         return len(self.product_id)
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Every per-example field by name."""
-        return {name: getattr(self, name) for name in IMAGE_KEYS + INT_KEYS}
+    def images(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(images, rows): example i's `key` ('source', 'target' or 'negative') is images[rows[i]].
+
+        No copy is made; several keys may share one `images` array.
+        """
+        return self._layout[key]
+
+    def gather(self, key: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """The `key` images of examples `rows`, uint8 (n, R, R, 3): a copy."""
+        images, index = self._layout[key]
+        return images[index[rows]]
+
+    @property
+    def source(self) -> np.ndarray:
+        return self.gather("source")
+
+    @property
+    def target(self) -> np.ndarray:
+        return self.gather("target")
+
+    @property
+    def negative(self) -> np.ndarray:
+        return self.gather("negative")
+
+    def arrays(self, rows: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
+        """Every per-example field by name (images gathered) for examples `rows`."""
+        fields = {name: self.gather(name, rows) for name in IMAGE_KEYS}
+        return fields | {name: getattr(self, name)[rows] for name in INT_KEYS}
+
+
+def _find(sorted_ids: np.ndarray, ids: np.ndarray, error: str) -> np.ndarray:
+    """Positions of `ids` in `sorted_ids`; a ValueError starting with `error` names missing ones."""
+    position = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    missing = sorted_ids[position] != ids
+    if missing.any():
+        raise ValueError(f"{error}: {np.unique(ids[missing])[:5]}.")
+    return position
 
 
 class Products(NamedTuple):
@@ -65,11 +136,42 @@ class Products(NamedTuple):
     attributes: dict[str, np.ndarray]  # ATTRIBUTE_KEYS -> int64 (P,)
 
 
+class ArraySource:
+    """A data source over per-example arrays, as `load_split` reads them (tests, benchmarks)."""
+
+    def __init__(self, **arrays: np.ndarray):
+        self._arrays = arrays
+
+    def __len__(self) -> int:
+        return len(next(iter(self._arrays.values())))
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        return {name: values[index] for name, values in self._arrays.items()}
+
+
+def _keep_product_images(
+    kept: dict[int, np.ndarray], product_ids: np.ndarray, images: np.ndarray
+) -> None:
+    """Adds each product's image to `kept` once; an image that contradicts it is an error."""
+    ids, first = np.unique(product_ids, return_index=True)
+    for product_id, row in zip(ids.tolist(), first.tolist(), strict=True):
+        if product_id not in kept:
+            kept[product_id] = images[row].copy()
+    differs = np.stack([kept[i] for i in product_ids.tolist()]) != images
+    if differs.any():
+        bad = np.unique(product_ids[differs.any(axis=(1, 2, 3))])[:5]
+        raise ValueError(
+            f"Products {bad} come with different images in different examples; a split "
+            "holds one image per product."
+        )
+
+
 def load_split(data_source: Any, batch_read: int = 512) -> SplitArrays:
     """Reads a whole data source into memory, `batch_read` records per call.
 
     `data_source` needs `len()` and `ds[i]`; `ds.__getitems__(indices)` (TFDS
     ArrayRecordDataSource) is used when present since it reads many records at once.
+    Each example's target and negative product image is kept once per product.
     """
     num = len(data_source)
     if num == 0:
@@ -78,69 +180,62 @@ def load_split(data_source: Any, batch_read: int = 512) -> SplitArrays:
         lambda indices: [data_source[i] for i in indices]
     )
     start_time = time.perf_counter()
-    arrays: dict[str, np.ndarray] = {}
+    photos = np.empty(0, np.uint8)
+    ints: dict[str, np.ndarray] = {}
+    product_images: dict[int, np.ndarray] = {}
     with tqdm.tqdm(total=num, unit="ex", desc="Loading split", disable=None) as bar:
         for lo in range(0, num, batch_read):
             hi = min(lo + batch_read, num)
             examples = read(list(range(lo, hi)))
-            if not arrays:
-                arrays = {
-                    name: np.empty(
-                        (num, *np.shape(examples[0][name])),
-                        np.uint8 if name in IMAGE_KEYS else np.int64,
-                    )
-                    for name in IMAGE_KEYS + INT_KEYS
-                }
-            for name, values in arrays.items():
-                # Straight into place; "safe" refuses images that are not uint8.
+            if not ints:
+                photos = np.empty((num, *np.shape(examples[0]["source"])), np.uint8)
+                ints = {name: np.empty(num, np.int64) for name in INT_KEYS}
+            # Straight into place; "safe" refuses images that are not uint8.
+            np.stack([ex["source"] for ex in examples], out=photos[lo:hi], casting="safe")
+            for name, values in ints.items():
                 np.stack([ex[name] for ex in examples], out=values[lo:hi], casting="safe")
+            for key, id_key in (("target", "product_id"), ("negative", "negative_product_id")):
+                chunk = np.empty((hi - lo, *photos.shape[1:]), np.uint8)
+                np.stack([ex[key] for ex in examples], out=chunk, casting="safe")
+                _keep_product_images(product_images, ints[id_key][lo:hi], chunk)
             bar.update(hi - lo)
+    product_ids = np.array(sorted(product_images), np.int64)
+    split = SplitArrays(
+        photos=photos,
+        product_images=np.stack([product_images[i] for i in product_ids.tolist()]),
+        product_ids=product_ids,
+        **ints,
+    )
     logging.info(
-        "Loaded %d examples (%.0f MB) in %.1f s.",
+        "Loaded %d examples and %d products (%.0f MB) in %.1f s.",
         num,
-        sum(a.nbytes for a in arrays.values()) / 1e6,
+        len(product_ids),
+        (split.photos.nbytes + split.product_images.nbytes) / 1e6,
         time.perf_counter() - start_time,
     )
-    return SplitArrays(**arrays)
+    return split
 
 
 def products(split: SplitArrays) -> Products:
-    """The split's distinct product images, sorted by product id.
+    """The distinct products of the split's pairs, sorted by product id.
 
     The retrieval baseline searches them; attributes are taken from each
     product's first example (they describe the product, not the photo).
     """
-    images = split.target if split.direction == "human_to_product" else split.source
     ids, first = np.unique(split.product_id, return_index=True)
     attributes = {name: getattr(split, name)[first] for name in ATTRIBUTE_KEYS}
-    return Products(ids, images[first], attributes)
+    image = split.product_images[np.searchsorted(split.product_ids, ids)]
+    return Products(ids, image, attributes)
 
 
 def orient(split: SplitArrays, direction: str) -> SplitArrays:
-    """Puts the split in `direction`, swapping source and target if needed.
+    """Puts the split in `direction`: which domain is the source (see `SplitArrays`).
 
     The negative stays the product `negative_product_id` but is shown in the new
     target domain: for 'product_to_human' it becomes the first photo of that product.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"Unknown direction {direction!r}; expected one of {DIRECTIONS}.")
-    if direction == split.direction:
-        return split
-    new_target = split.source
-    ids, first = np.unique(split.product_id, return_index=True)
-    position = np.minimum(np.searchsorted(ids, split.negative_product_id), len(ids) - 1)
-    missing = ids[position] != split.negative_product_id
-    if missing.any():
-        raise ValueError(
-            f"Negative products {np.unique(split.negative_product_id[missing])[:5]} have "
-            "no example in the split, so they have no image in the new target domain."
-        )
-    return dataclasses.replace(
-        split,
-        source=split.target,
-        target=new_target,
-        negative=new_target[first[position]],
-        direction=direction,
+    return (
+        split if direction == split.direction else dataclasses.replace(split, direction=direction)
     )
 
 
@@ -162,7 +257,7 @@ class _NegativeSampler:
         self._own = np.searchsorted(ids, product_id)
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
-        """Row of the split whose target is each example's negative."""
+        """The example whose target is each example's negative."""
         other = rng.integers(0, len(self._start) - 1, size=len(self._own))
         other += other >= self._own  # Skip the example's own product.
         offset = rng.integers(0, self._count[other])
@@ -215,7 +310,7 @@ class BatchIterator:
             raise ValueError(f"The split has {num} examples, fewer than one batch ({batch_size}).")
         self._epoch = 0
         self._step = 0
-        self._plan_epoch = -1  # The epoch `_order` and `_negative_rows` belong to.
+        self._plan_epoch = -1  # The epoch `_order` and `_negative_examples` belong to.
 
     @property
     def steps_per_epoch(self) -> int:
@@ -255,25 +350,30 @@ class BatchIterator:
 
     @property
     def images(self) -> dict[str, np.ndarray]:
-        """The arrays that `next_rows()` index, per batch key."""
-        return {
-            "source": self._split.source,
-            "target": self._split.target,
-            # Redrawn negatives are other examples' products.
-            "negative": self._split.negative if self._sampler is None else self._split.target,
-        }
+        """The arrays that `next_rows()` index, per batch key (some are the same array)."""
+        return {key: self._split.images(key)[0] for key in IMAGE_KEYS}
 
     def next_rows(self) -> dict[str, np.ndarray]:
         """Advances one batch; the rows of `images` that make up the whole global batch."""
         if self._plan_epoch != self._epoch:
             self._plan(self._epoch)
         lo = self._step * self._batch_size
-        rows = self._order[lo : lo + self._batch_size]
+        examples = self._order[lo : lo + self._batch_size]
         self._step += 1
         if self._step == self.steps_per_epoch:
             self._epoch, self._step = self._epoch + 1, 0
-        negative = rows if self._sampler is None else self._negative_rows[rows]
-        return {"source": rows, "target": rows, "negative": negative}
+        rows = {key: self._split.images(key)[1] for key in IMAGE_KEYS}
+        negative = (
+            rows["negative"][examples]
+            if self._sampler is None
+            # Redrawn negatives are other examples' targets.
+            else rows["target"][self._negative_examples[examples]]
+        )
+        return {
+            "source": rows["source"][examples],
+            "target": rows["target"][examples],
+            "negative": negative,
+        }
 
     def __next__(self) -> dict[str, np.ndarray]:
         """This process's part of the next global batch."""
@@ -297,17 +397,19 @@ class BatchIterator:
             else np.arange(num)
         )
         if self._sampler is not None:
-            self._negative_rows = self._sampler.draw(np.random.default_rng([self._seed, epoch, 1]))
+            self._negative_examples = self._sampler.draw(
+                np.random.default_rng([self._seed, epoch, 1])
+            )
         self._plan_epoch = epoch
 
 
 class DeviceBatches:
     """`BatchIterator`'s batches, gathered on the devices from a split kept there as uint8.
 
-    Each device holds the whole split (a 64 px LookBook train split is 2.2 GB with its
-    products), so a batch costs the host only the row indices and the accelerator one gather,
-    placed straight onto `batch_sharding`. Single-process only: with several processes each
-    one feeds its own rows from the host (`step.global_batch`).
+    Each device holds the whole split (all of LookBook at 64 px is 0.95 GB: its photos and
+    each product once), so a batch costs the host only the row indices and the
+    accelerator one gather, placed straight onto `batch_sharding`. Single-process only: with
+    several processes each one feeds its own rows from the host (`step.global_batch`).
     """
 
     def __init__(
@@ -364,7 +466,7 @@ def keep_on_device(setting: str, split: SplitArrays) -> bool:
         return setting == "on"
     if jax.process_count() > 1 or jax.default_backend() == "cpu":
         return False
-    nbytes = sum(images.nbytes for images in (split.source, split.target, split.negative))
+    nbytes = split.photos.nbytes + split.product_images.nbytes
     limits = [(d.memory_stats() or {}).get("bytes_limit", 0) for d in jax.local_devices()]
     return nbytes <= ON_DEVICE_MEMORY_SHARE * min(limits)
 
@@ -382,9 +484,7 @@ def eval_batches(
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
     for lo in range(0, len(split), batch_size):
-        batch: dict[str, Any] = {
-            name: values[lo : lo + batch_size] for name, values in split.arrays().items()
-        }
+        batch: dict[str, Any] = split.arrays(slice(lo, lo + batch_size))
         count = len(batch["product_id"])
         if pad and count < batch_size:
             batch = {

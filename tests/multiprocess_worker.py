@@ -40,17 +40,19 @@ def tiny_split(resolution: int) -> input_pipeline.SplitArrays:
     negative_product_id = (product_id + 1) % NUM_PRODUCTS
     target = rng.integers(0, 256, shape, np.uint8)[product_id * 2]  # One image per product.
     unknown = np.full(NUM_EXAMPLES, -1)
-    return input_pipeline.SplitArrays(
-        source=rng.integers(0, 256, shape, np.uint8),
-        target=target,
-        negative=target[negative_product_id * 2],
-        product_id=product_id,
-        negative_product_id=negative_product_id,
-        image_id=np.arange(NUM_EXAMPLES),
-        category=unknown,
-        color=unknown,
-        pattern=unknown,
-        pattern_color=unknown,
+    return input_pipeline.load_split(
+        input_pipeline.ArraySource(
+            source=rng.integers(0, 256, shape, np.uint8),
+            target=target,
+            negative=target[negative_product_id * 2],
+            product_id=product_id,
+            negative_product_id=negative_product_id,
+            image_id=np.arange(NUM_EXAMPLES),
+            category=unknown,
+            color=unknown,
+            pattern=unknown,
+            pattern_color=unknown,
+        )
     )
 
 

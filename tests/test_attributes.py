@@ -43,17 +43,19 @@ def toy_products(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict[str
 def toy_split(images: np.ndarray, labels: dict[str, np.ndarray]) -> input_pipeline.SplitArrays:
     n = len(images)
     ids = np.arange(n, dtype=np.int64)
-    return input_pipeline.SplitArrays(
-        source=images,
-        target=images,
-        negative=images[::-1],
-        product_id=ids,
-        negative_product_id=ids[::-1],
-        image_id=ids,
-        category=labels["category"],
-        color=labels["color"],
-        pattern=labels["pattern"],
-        pattern_color=np.full(n, -1),
+    return input_pipeline.load_split(
+        input_pipeline.ArraySource(
+            source=images,
+            target=images,
+            negative=images[::-1],
+            product_id=ids,
+            negative_product_id=ids[::-1],
+            image_id=ids,
+            category=labels["category"],
+            color=labels["color"],
+            pattern=labels["pattern"],
+            pattern_color=np.full(n, -1),
+        )
     )
 
 

@@ -4,6 +4,7 @@ Pixel [0, 0] of every image is (product id, image id or 0, domain marker), so a
 batch of images tells which examples and products it holds.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -93,6 +94,41 @@ def test_load_split_reads_in_chunks():
         assert values.dtype == (np.uint8 if name in ip.IMAGE_KEYS else np.int64)
         np.testing.assert_array_equal(values, np.stack([e[name] for e in examples]))
     assert split.source.shape == (NUM, RES, RES, 3)
+
+
+def test_each_image_is_stored_once(split):
+    """Photos once per example, products once per product, however many pairs name them."""
+    assert split.photos.shape == (NUM, RES, RES, 3)
+    np.testing.assert_array_equal(split.product_ids, PRODUCT_IDS)
+    np.testing.assert_array_equal(split.product_images[:, 0, 0, 0], PRODUCT_IDS)
+    for key in ip.IMAGE_KEYS:
+        images, rows = split.images(key)
+        assert images is (split.photos if key == "source" else split.product_images)
+        np.testing.assert_array_equal(images[rows], split.gather(key))
+    swapped = ip.orient(split, "product_to_human")
+    assert swapped.images("target")[0] is swapped.images("negative")[0] is split.photos
+
+
+def test_load_split_refuses_two_images_of_one_product():
+    examples = make_examples()
+    examples[7]["target"] = examples[7]["target"].copy()
+    examples[7]["target"][2, 2] += 1
+    with pytest.raises(ValueError, match=f"Products \\[{examples[7]['product_id']}\\]"):
+        ip.load_split(examples, batch_read=5)
+
+
+def test_split_refuses_a_product_without_image(split):
+    with pytest.raises(ValueError, match="negative_product_id names products with no image"):
+        dataclasses.replace(split, negative_product_id=split.negative_product_id + 1)
+
+
+def test_a_negative_only_product_has_no_photo_to_show():
+    """A product met only as a negative is kept, but has no photo for 'product_to_human'."""
+    split = ip.load_split([e for e in make_examples() if e["product_id"] != 50])
+    np.testing.assert_array_equal(split.product_ids, PRODUCT_IDS)
+    assert 50 in split.negative_product_id and 50 not in ip.products(split).product_id
+    with pytest.raises(ValueError, match=r"no example in the split.*\[50\]"):
+        ip.orient(split, "product_to_human")
 
 
 def test_load_split_accepts_a_list(split):
