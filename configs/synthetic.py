@@ -6,7 +6,7 @@ paper, both for a budget of 1,500 steps instead of its 16k:
 - Adam at 5e-4 instead of SGD at 2e-4;
 - an auxiliary mean-square term (weight 100, as pix2pix weights its L1 term): without it the
   adversarial game has not left its noisy start by then (test C-SSIM 0.31-0.36 over runs of
-  600-2,000 steps, below the 0.40 of always answering the mean product; with it 0.415).
+  600-2,000 steps, below the 0.40 of always answering the mean product; with it 0.421).
 configs/lookbook.py is the paper's setting, without either.
 """
 
