@@ -16,9 +16,11 @@ both are process high-water marks, so in a sweep each row includes the rows befo
     python benchmarks/step_benchmark.py                      # Table 1 networks, batch 128, 64 px
     python benchmarks/step_benchmark.py --config configs/synthetic.py --strided-conv native,subpixel
     python benchmarks/step_benchmark.py --sweep --output sweep.json     # batch 32 ... 1024
+    python benchmarks/step_benchmark.py --profile traces/   # + where the time goes, per XLA op
 """
 
 import argparse
+import functools
 import importlib.util
 import json
 import math
@@ -39,6 +41,7 @@ import jax.numpy as jnp
 import jaxlib
 import ml_collections
 import numpy as np
+from xla_profile import format_profile, profile_ops
 
 from pldt_jax import config as config_lib
 from pldt_jax import step
@@ -305,8 +308,18 @@ def conv_dot_flops(config: ml_collections.ConfigDict) -> int:
     return _jaxpr_flops(closed.jaxpr)
 
 
-def benchmark_case(config: ml_collections.ConfigDict, steps: int, warmup: int) -> dict[str, Any]:
-    """Compiles and times one (strided_conv, batch) configuration of the step."""
+def benchmark_case(
+    config: ml_collections.ConfigDict,
+    steps: int,
+    warmup: int,
+    profile_dir: str | None = None,
+    profile_steps: int = 3,
+) -> dict[str, Any]:
+    """Compiles and times one (strided_conv, batch) configuration of the step.
+
+    With `profile_dir`, then traces `profile_steps` more steps into a subdirectory of it named
+    after the case and adds the per-op breakdown (`xla_profile.profile_ops`) as 'profile'.
+    """
     mesh = step.create_mesh()
     if config.batch_size % mesh.size:
         raise ValueError(f"batch {config.batch_size} does not split over {mesh.size} devices")
@@ -332,6 +345,12 @@ def benchmark_case(config: ml_collections.ConfigDict, steps: int, warmup: int) -
 
     timings = timing_summary(*step_seconds(run_step, steps, warmup), config.batch_size)
     memory, memory_kind = peak_memory()
+    profile = {}
+    if profile_dir:
+        name = f"{resolve_implementation(config.model.strided_conv)}_{config.model.dtype}"
+        trace_dir = os.path.join(profile_dir, f"{name}_batch{config.batch_size}")
+        run = functools.partial(run_step, 0)
+        profile = {"profile": profile_ops(run, profile_steps, trace_dir, compiled.as_text())}
     return {
         "strided_conv": resolve_implementation(config.model.strided_conv),
         "dtype": config.model.dtype,
@@ -345,7 +364,7 @@ def benchmark_case(config: ml_collections.ConfigDict, steps: int, warmup: int) -
         "peak_memory_kind": memory_kind,
         "load_average_before": load_before,
         "load_average_after": load_average(),
-    }
+    } | profile
 
 
 COLUMNS = (
@@ -376,6 +395,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--matmul-size", type=int, help="reference dot size (default 8192; 2048 on the CPU)"
     )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="also trace each case and print its largest XLA ops"
+    )
+    parser.add_argument("--profile-steps", type=int, default=3, help="traced steps per case")
     args = parser.parse_args(argv)
 
     config = configured(args)
@@ -387,7 +410,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             case = config.copy_and_resolve_references()
             case.model.strided_conv = strided_conv
             case.batch_size = batch
-            rows.append(benchmark_case(case, args.steps, args.warmup))
+            rows.append(
+                benchmark_case(case, args.steps, args.warmup, args.profile, args.profile_steps)
+            )
             row = rows[-1]
             print(
                 f"  {row['strided_conv']} batch {batch}: {row['images_per_s']:.1f} images/s "
@@ -430,6 +455,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     )
     print(f"peak memory: {rows[0]['peak_memory_kind']}; 'of matmul rate': {matmul['label']}")
+    for row in rows:
+        if "profile" in row:
+            print(
+                f"\n{row['strided_conv']} {row['dtype']} batch {row['batch']}, traced in "
+                f"{row['profile']['trace_dir']}:"
+            )
+            print(format_profile(row["profile"]))
     report = {
         "harness": "jax",
         "environment": environment()

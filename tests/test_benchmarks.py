@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+NHWC = ("NHWC", "HWIO", "NHWC")
 TINY = ["--width", "0.03125", "--batch", "4", "--steps", "2", "--warmup", "1"]
 POSITIVE = (
     "images_per_s",
@@ -51,7 +53,9 @@ def torch():
 
 def test_step_benchmark_reports_every_field(load_benchmark, tmp_path):
     output = tmp_path / "jax.json"
-    load_benchmark("step_benchmark").main([*TINY, "--matmul-size", "256", "--output", str(output)])
+    load_benchmark("step_benchmark").main(
+        [*TINY, "--matmul-size", "256", "--output", str(output), "--profile", str(tmp_path)]
+    )
     report = json.loads(output.read_text())
     assert report["environment"]["jax"] == jax.__version__
     assert report["matmul_reference"]["tflops"] > 0
@@ -61,6 +65,29 @@ def test_step_benchmark_reports_every_field(load_benchmark, tmp_path):
     # XLA also counts elementwise work, so it is above the convolutions and matmuls alone.
     assert row["gflop_per_step"] > row["conv_dot_gflop_per_step"] > 0
     assert row["batch"] == 4 and row["width"] == 0.03125
+    # The profile: a trace on disk, every op's time in one kind, convolutions among them.
+    profile = row["profile"]
+    assert list(Path(profile["trace_dir"]).glob("**/*.xplane.pb"))
+    shares = profile["kind_share"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["convolution"] > 0.05
+    times = [op["ms_per_run"] for op in profile["top_ops"]]
+    assert times == sorted(times, reverse=True) and len(times) == 10
+    assert sum(times) < profile["op_ms_per_run"]
+
+
+def test_profile_names_convolutions_and_matmuls(load_benchmark):
+    xla_profile = load_benchmark("xla_profile")
+
+    def conv_then_dot(x, kernel, matrix):
+        y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC)
+        return jnp.tanh(y.reshape(-1, y.shape[-1]) @ matrix)
+
+    args = (jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4)), jnp.ones((4, 5)))
+    hlo = jax.jit(conv_then_dot).lower(*args).compile().as_text()
+    described = xla_profile.describe_ops(hlo).values()
+    assert ("convolution", "f32[2,8,8,4] window 3x3") in described
+    assert "matmul" in {kind for kind, _ in described}
 
 
 def test_torch_twin_reports_every_field(load_benchmark, torch, tmp_path):
