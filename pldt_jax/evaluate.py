@@ -122,10 +122,8 @@ def evaluate(
     method = method or config.eval_method
     if method not in ("converter", "retrieval"):
         raise ValueError(f"evaluation method must be 'converter' or 'retrieval', got {method!r}")
-    sources = prepare.load_data_sources(config)
-    direction = config.dataset.direction
-    split = input_pipeline.orient(input_pipeline.load_split(sources[split_name]), direction)
-    train = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
+    splits = prepare.load_splits(config, [split_name, "train"])
+    split, train = splits[split_name], splits["train"]
     catalogue = input_pipeline.products(train)  # The training products, once.
     if method == "retrieval":
         _, domain, _ = checkpoints.restore_network(checkpoint_dir, "domain", device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -166,12 +166,18 @@ def _keep_product_images(
         )
 
 
-def load_split(data_source: Any, batch_read: int = 512) -> SplitArrays:
+def load_split(
+    data_source: Any,
+    batch_read: int = 512,
+    decode_image: Callable[[bytes], np.ndarray] | None = None,
+) -> SplitArrays:
     """Reads a whole data source into memory, `batch_read` records per call.
 
     `data_source` needs `len()` and `ds[i]`; `ds.__getitems__(indices)` (TFDS
     ArrayRecordDataSource) is used when present since it reads many records at once.
-    Each example's target and negative product image is kept once per product.
+    Each example's target and negative product image is kept once per product. With
+    `decode_image`, records may hold those two encoded (bytes, as TFDS's `SkipDecoding`
+    leaves them): each distinct encoding is then decoded once instead of once per record.
     """
     num = len(data_source)
     if num == 0:
@@ -183,6 +189,17 @@ def load_split(data_source: Any, batch_read: int = 512) -> SplitArrays:
     photos = np.empty(0, np.uint8)
     ints: dict[str, np.ndarray] = {}
     product_images: dict[int, np.ndarray] = {}
+    decoded: dict[bytes, np.ndarray] = {}  # Identical bytes decode to identical pixels.
+
+    def pixels(image: Any) -> Any:
+        if not isinstance(image, bytes):
+            return image
+        if decode_image is None:
+            raise TypeError("The data source gives encoded images; load_split needs decode_image.")
+        if image not in decoded:
+            decoded[image] = decode_image(image)
+        return decoded[image]
+
     with tqdm.tqdm(total=num, unit="ex", desc="Loading split", disable=None) as bar:
         for lo in range(0, num, batch_read):
             hi = min(lo + batch_read, num)
@@ -196,7 +213,7 @@ def load_split(data_source: Any, batch_read: int = 512) -> SplitArrays:
                 np.stack([ex[name] for ex in examples], out=values[lo:hi], casting="safe")
             for key, id_key in (("target", "product_id"), ("negative", "negative_product_id")):
                 chunk = np.empty((hi - lo, *photos.shape[1:]), np.uint8)
-                np.stack([ex[key] for ex in examples], out=chunk, casting="safe")
+                np.stack([pixels(ex[key]) for ex in examples], out=chunk, casting="safe")
                 _keep_product_images(product_images, ints[id_key][lo:hi], chunk)
             bar.update(hi - lo)
     product_ids = np.array(sorted(product_images), np.int64)

@@ -99,18 +99,14 @@ def format_duration(seconds: float) -> str:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates."""
     config_lib.validate(config, jax.device_count())
-    sources = prepare.load_data_sources(config)
     workdir = os.path.abspath(workdir)
     is_chief = jax.process_index() == 0
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     if is_chief:
         write_config(workdir, config)
 
-    direction = config.dataset.direction
-    train_split = input_pipeline.orient(input_pipeline.load_split(sources["train"]), direction)
-    sample_split = input_pipeline.orient(
-        input_pipeline.load_split(sources[config.dataset.sample_split]), direction
-    )
+    splits = prepare.load_splits(config, ["train", config.dataset.sample_split])
+    train_split, sample_split = splits["train"], splits[config.dataset.sample_split]
     samples = next(
         iter(input_pipeline.eval_batches(sample_split, config.num_sample_images, as_uint8=True))
     )

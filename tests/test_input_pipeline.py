@@ -5,10 +5,12 @@ batch of images tells which examples and products it holds.
 """
 
 import dataclasses
+import io
 import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pldt_jax import config as config_lib
 from pldt_jax import images, step
@@ -129,6 +131,28 @@ def test_a_negative_only_product_has_no_photo_to_show():
     assert 50 in split.negative_product_id and 50 not in ip.products(split).product_id
     with pytest.raises(ValueError, match=r"no example in the split.*\[50\]"):
         ip.orient(split, "product_to_human")
+
+
+def test_encoded_product_images_are_decoded_once_each(split):
+    examples = make_examples()
+    encoded = {}
+    for example in examples:
+        for key in ("target", "negative"):
+            buffer = io.BytesIO()
+            Image.fromarray(example[key]).save(buffer, format="PNG")
+            example[key] = encoded.setdefault(buffer.getvalue(), buffer.getvalue())
+    decoded = []
+
+    def decode(data: bytes) -> np.ndarray:
+        decoded.append(data)
+        return np.asarray(Image.open(io.BytesIO(data)))
+
+    loaded = ip.load_split(examples, batch_read=5, decode_image=decode)
+    assert len(decoded) == len(set(decoded)) == len(PRODUCT_IDS)
+    for name, values in split.arrays().items():
+        np.testing.assert_array_equal(loaded.arrays()[name], values)
+    with pytest.raises(TypeError, match="decode_image"):
+        ip.load_split(examples)
 
 
 def test_load_split_accepts_a_list(split):

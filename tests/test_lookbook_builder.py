@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pldt_jax import config as config_lib
-from pldt_jax import images, prepare
+from pldt_jax import images, input_pipeline, prepare
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
 
 DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
@@ -35,9 +35,13 @@ def centre(image: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def dummy_sources(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("dummy")
-    return prepare.load_data_sources(make_config(tmp_path, manual_dir=DUMMY_DATA))
+def dummy_config(tmp_path_factory):
+    return make_config(tmp_path_factory.mktemp("dummy"), manual_dir=DUMMY_DATA)
+
+
+@pytest.fixture(scope="module")
+def dummy_sources(dummy_config):
+    return prepare.load_data_sources(dummy_config)
 
 
 def all_examples(sources):
@@ -54,6 +58,20 @@ def test_builds_dummy_data_without_tensorflow(dummy_sources):
     for key in ("source", "target", "negative"):
         assert example[key].shape == (64, 64, 3) and example[key].dtype == np.uint8
     assert "tensorflow" not in sys.modules
+
+
+@pytest.mark.parametrize("direction", input_pipeline.DIRECTIONS)
+def test_load_splits_equal_the_fully_decoded_sources(dummy_config, dummy_sources, direction):
+    """Product images read encoded and decoded once give the same splits as decoding all."""
+    config = dummy_config.copy_and_resolve_references()
+    config.dataset.direction = direction
+    splits = prepare.load_splits(config, ["test", "train", "test"])
+    assert list(splits) == ["test", "train"]
+    for name, split in splits.items():
+        assert split.direction == direction
+        plain = input_pipeline.orient(input_pipeline.load_split(dummy_sources[name]), direction)
+        for key, values in plain.arrays().items():
+            np.testing.assert_array_equal(split.arrays()[key], values)
 
 
 def test_dummy_examples_are_paired_with_their_own_product(dummy_sources):
