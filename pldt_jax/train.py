@@ -98,6 +98,13 @@ def format_duration(seconds: float) -> str:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates."""
+    workdir = train(config, workdir)
+    # Training's splits and states are released by now: evaluation loads its own.
+    return evaluate.evaluate(workdir, config.dataset.eval_split)
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """Trains per the config in `workdir`, resuming if it holds a checkpoint; its absolute path."""
     config_lib.validate(config, jax.device_count())
     workdir = os.path.abspath(workdir)
     is_chief = jax.process_index() == 0
@@ -228,4 +235,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     manager.wait_until_finished()
     manager.close()
     log.close()
-    return evaluate.evaluate(workdir, config.dataset.eval_split)
+    return workdir
