@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     split = synthetic_split(args.num_examples, args.num_products, args.resolution)
-    megabytes = (split.photos.nbytes + split.product_images.nbytes) / 1e6
+    megabytes = split.image_bytes / 1e6
     print(
         f"split: {len(split)} examples, {len(split.product_ids)} products at "
         f"{args.resolution} px, {megabytes:.0f} MB of images in memory"

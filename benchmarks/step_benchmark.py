@@ -345,14 +345,15 @@ def benchmark_case(
 
     timings = timing_summary(*step_seconds(run_step, steps, warmup), config.batch_size)
     memory, memory_kind = peak_memory()
+    implementation = resolve_implementation(config.model.strided_conv)
     profile = {}
     if profile_dir:
-        name = f"{resolve_implementation(config.model.strided_conv)}_{config.model.dtype}"
-        trace_dir = os.path.join(profile_dir, f"{name}_batch{config.batch_size}")
+        name = f"{implementation}_{config.model.dtype}_batch{config.batch_size}"
+        trace_dir = os.path.join(profile_dir, name)
         run = functools.partial(run_step, 0)
         profile = {"profile": profile_ops(run, profile_steps, trace_dir, compiled.as_text())}
     return {
-        "strided_conv": resolve_implementation(config.model.strided_conv),
+        "strided_conv": implementation,
         "dtype": config.model.dtype,
         **case_fields(config, steps, warmup),
         **timings,

@@ -71,7 +71,7 @@ def _custom_call(line: str) -> str:
 
 def _op_times(trace_dir: str) -> dict[str, float]:
     """Seconds per `hlo_op` in the newest trace under `trace_dir`; device planes when present."""
-    paths = sorted(glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True))
+    paths = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
     if not paths:
         raise FileNotFoundError(f"No *.xplane.pb trace under {trace_dir}.")
     data = jax.profiler.ProfileData.from_file(max(paths, key=os.path.getmtime))
@@ -103,12 +103,14 @@ def profile_ops(
             run()
     times = _op_times(trace_dir)
     described = describe_ops(hlo_text)
+    # An op the HLO text does not name (none seen so far) counts as 'other'.
+    kinds = {op: described.get(op, ("other", "")) for op in times}
     total = sum(times.values())
     if total == 0:
         raise ValueError(f"The trace in {trace_dir} holds no XLA op events.")
     by_kind = collections.Counter()
     for op, seconds in times.items():
-        by_kind[described.get(op, ("other", ""))[0]] += seconds
+        by_kind[kinds[op][0]] += seconds
     largest = sorted(times.items(), key=lambda item: -item[1])[:top]
     return {
         "trace_dir": trace_dir,
@@ -118,8 +120,8 @@ def profile_ops(
         "top_ops": [
             {
                 "op": op,
-                "kind": described.get(op, ("other", ""))[0],
-                "detail": described.get(op, ("other", ""))[1],
+                "kind": kinds[op][0],
+                "detail": kinds[op][1],
                 "ms_per_run": 1e3 * seconds / runs,
                 "share": seconds / total,
             }

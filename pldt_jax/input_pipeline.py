@@ -89,6 +89,11 @@ class SplitArrays:
     def __len__(self) -> int:
         return len(self.product_id)
 
+    @property
+    def image_bytes(self) -> int:
+        """Memory the split's images take: its photos and its product images."""
+        return self.photos.nbytes + self.product_images.nbytes
+
     def images(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(images, rows): example i's `key` ('source', 'target' or 'negative') is images[rows[i]].
 
@@ -227,7 +232,7 @@ def load_split(
         "Loaded %d examples and %d products (%.0f MB) in %.1f s.",
         num,
         len(product_ids),
-        (split.photos.nbytes + split.product_images.nbytes) / 1e6,
+        split.image_bytes / 1e6,
         time.perf_counter() - start_time,
     )
     return split
@@ -483,9 +488,8 @@ def keep_on_device(setting: str, split: SplitArrays) -> bool:
         return setting == "on"
     if jax.process_count() > 1 or jax.default_backend() == "cpu":
         return False
-    nbytes = split.photos.nbytes + split.product_images.nbytes
     limits = [(d.memory_stats() or {}).get("bytes_limit", 0) for d in jax.local_devices()]
-    return nbytes <= ON_DEVICE_MEMORY_SHARE * min(limits)
+    return split.image_bytes <= ON_DEVICE_MEMORY_SHARE * min(limits)
 
 
 def eval_batches(
