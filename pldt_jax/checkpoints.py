@@ -4,7 +4,9 @@ Each network is its own checkpoint item, so sampling and evaluation read the
 converter alone, and the saved config rebuilds exactly the model that was trained.
 """
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -26,6 +28,23 @@ def create_manager(directory: str | os.PathLike, max_to_keep: int = 3) -> ocp.Ch
         item_names=(*NETWORKS, "progress", "config"),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
     )
+
+
+@contextlib.contextmanager
+def finished_on_error(manager: ocp.CheckpointManager) -> Iterator[None]:
+    """On an exception, lets the manager's background writes end before it propagates.
+
+    Left running (a full disk fails one item of a save while the others go on), they fail again
+    at interpreter exit, whose executors are shut down, and print a traceback after the error
+    message the user should read last. Their own errors are dropped: the exception that is
+    leaving says what went wrong.
+    """
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            manager.close()
+        raise
 
 
 def save(

@@ -180,7 +180,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
     previous_metrics = None
     skipped = 0  # Steps the guard skipped, counted on the device (no sync per step).
     window_start, window_steps, input_seconds, run_start = time.time(), 0, 0.0, time.time()
-    with stop_requests() as signals:
+    with stop_requests() as signals, checkpoints.finished_on_error(manager):
         for step_number in range(first_step + 1, num_steps + 1):
             input_start = time.perf_counter()
             batch = next_batch()
