@@ -7,13 +7,20 @@ split's real product images and their known labels (synthetic LookBook: 4 catego
 12 colours, 6 patterns) reads the generated images instead.
 
 - `cat`: its category for the generated image equals the true product's.
-- `att`: the mean of its colour accuracy (the garment's base colour) and its pattern
-  accuracy; both are reported separately too.
+- `att`: the mean of its colour accuracy and its pattern accuracy; both are reported
+  separately too. The colour counts as right when it is the garment's base colour or,
+  for the patterns whose two colours share the area (`SHARED_AREA_PATTERNS`: horizontal
+  and vertical stripes, checks), its pattern colour: that colour pair is scored
+  unordered (`color_accuracy`). Dots (at most about a third of the area) and logos keep
+  the base colour only, and so does an unknown pattern colour (-1).
+- `att_strict`: the same with the base colour only (`color_accuracy_strict`), the score
+  reported as `att` before the unordered pair.
 - `realism_fd`: the Fréchet distance between its penultimate features of the generated
   images and of real product images (FID's formula in this 64-d feature space; lower is
   better). No real-vs-generated probe is trained.
-- `*_ceiling`: the same judge on the true product images of the same examples: what a
-  perfect converter scores. Read every score against it.
+- `*_ceiling` (`cat_ceiling`, `att_ceiling`, `att_strict_ceiling`, `realism_fd_ceiling`):
+  the same judge on the true product images of the same examples: what a perfect
+  converter scores. Read every score against it.
 
 What they can tell: whether the generated product has the right coarse category, base
 colour and pattern, as far as a judge that gets them right on real products sees them;
@@ -22,17 +29,25 @@ Cheap, deterministic, the same judge for every run, so methods and seeds compare
 
 What they cannot tell: they are not people. The judge knows only its labels (no logos,
 fine detail or sharpness beyond what those need), can be fooled by images no person
-finds realistic, and errs itself: on the small synthetic set it is near perfect on
-category and pattern, but stripes and checks show the base and pattern colours on
-similar areas, so the base colour is often ambiguous and colour accuracy stays near 0.8
-even on the true products. The FD scores a set, not each image: it also rewards
-variety, depends on the number of images and on the reference, and is biased upward for
-small sets. A split whose few products repeat over many photos (the small set's test
-split: 25 products, 190 photos) scores a large FD even for the true products, while
-real reference images returned as they are (a retrieval baseline searching the
-reference) score a small one. Compare FDs only between runs on the same split and
-reference, and against the ceiling. Real LookBook has no labels, so it gets no proxies
-(`proxy_metrics` returns {}).
+finds realistic, and errs itself. Stripes (the pattern colour on 35-55 % of every period)
+and checks (50 %) show the base and pattern colours on similar areas, so which one is the
+base colour is ambiguous: scoring the pair unordered lifts the small set's ceiling from
+`att_strict_ceiling` 0.94 to `att_ceiling` 1.0 on the test split (validation: 0.89 to
+1.0; the medium set's: 0.92 to 0.99 and 0.89 to 1.0). Otherwise the judge errs on 1-2 %
+of unseen products (1,500 rendered with another seed; colour, pattern, category 0.98,
+0.98, 0.98 for the small set's judge, 0.99, 0.99, 1.0 for the medium set's): dots or a
+logo read as their own colour, white and grey garments, large checks, logos beside a
+jacket's zip. Trained with mild blur, it errs more on blurred images (Gaussian, sigma 1
+px: `att` 0.93 for the small set's judge, 0.84 for its shared-feature predecessor).
+The unordered score cannot tell a converter that swaps the two colours of a striped
+garment from one that keeps them; the strict one can, down to that confusion. The FD
+scores a set, not each image: it also rewards variety, depends on the number of images
+and on the reference, and is biased upward for small sets. A split whose few products
+repeat over many photos (the small set's test split: 25 products, 190 photos) scores a
+large FD even for the true products, while real reference images returned as they are (a
+retrieval baseline searching the reference) score a small one. Compare FDs only between
+runs on the same split and reference, and against the ceiling. Real LookBook has no
+labels, so it gets no proxies (`proxy_metrics` returns {}).
 """
 
 from __future__ import annotations
@@ -62,14 +77,39 @@ NUM_CLASSES: dict[str, int] = {
     "pattern": len(PATTERNS),
 }
 INPUT_SIZE = 64  # Every image is resized to this; 64 px shows stripes and dots well enough.
-DEFAULT_STEPS = 1200
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_LEARNING_RATE = 3e-3
+# Many small steps: for the same cost (about 35 s on 2 shared CPU cores, 25 s on idle ones)
+# 3200 batches of 8 fit the 542 products of the small set far better than 1200 of 32.
+DEFAULT_STEPS = 3200
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_LEARNING_RATE = 4e-3
+DEFAULT_WARMUP_STEPS = 200  # Linear warmup (at most a tenth of the steps), then cosine decay.
+DEFAULT_CLIP_NORM = 1.0  # Global gradient-norm clip: batches of 8 are noisy.
 _PREDICT_BATCH = 256  # One compiled shape for all predictions; the last batch is padded.
+# Two-colour patterns whose colours cover similar areas of the garment, so either may be read
+# as "the" colour (see `_pattern_mask` in the synthetic LookBook): stripes put the pattern
+# colour on a `duty` of 0.35-0.55 of each period, checks on half. Dots are not here: a disc of
+# radius 0.6 * duty periods covers pi (0.6 duty)^2, 14-34 % of the area, so the base colour
+# clearly dominates; a logo is one small mark.
+SHARED_AREA_PATTERNS: tuple[str, ...] = ("horizontal-stripes", "vertical-stripes", "checks")
+_SHARED_AREA_PATTERN_IDS = np.array([PATTERNS.index(p) for p in SHARED_AREA_PATTERNS])
 
 
 class AttributeNet(nn.Module):
-    """3x3 convolutions, global mean and max pooling, a feature layer, a head per attribute.
+    """Two branches: 3x3 convolutions for category and pattern, a per-pixel one for colour.
+
+    - Shape branch: 3x3 convolutions, global mean and max pooling, a feature layer, the
+      category and pattern heads.
+    - Colour branch: every other pixel of the input (subsampled, not averaged, so the pure
+      pixels of fine stripes survive), two 1x1 convolutions (a learnt colour quantiser),
+      pooled twice: a mean weighted by a learnt per-pixel garment gate (a soft colour
+      histogram of the garment, not of the background, whatever the garment's size: which
+      colour covers most of it) and a max (which colours occur at all); a hidden layer of
+      its own, the colour head.
+    The colour head reads only the colour branch. With one shared feature layer (the judge
+    before) it read colour off features entangled with pattern and shape and learnt it per
+    combination: from 542 products it mistook mixtures of fine stripes (yellow and red) for
+    a third colour (orange), the dot colour for the base colour, navy for black.
+    `features` (the realism FD's space) pools both branches.
 
     Input: "ink" images in [0, 1], 0 = white, so the zero padding of shifts and
     convolutions looks like the white shop background.
@@ -78,14 +118,26 @@ class AttributeNet(nn.Module):
     width: int = 16
     feature_dim: int = 64
     layers: tuple[tuple[int, int], ...] = ((1, 2), (2, 2), (4, 2), (4, 1))  # (width x, stride)
+    color_width: int = 32
+    color_stride: int = 2
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
+        pixels = x[:, :: self.color_stride, :: self.color_stride]
         for multiple, stride in self.layers:
             x = nn.relu(nn.Conv(self.width * multiple, (3, 3), strides=stride)(x))
-        pooled = jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], axis=-1)
+        for i in range(2):
+            pixels = nn.relu(nn.Conv(self.color_width, (1, 1), name=f"color_pixels_{i}")(pixels))
+        garment = nn.sigmoid(nn.Conv(1, (1, 1), name="color_garment")(pixels))
+        histogram = (garment * pixels).sum(axis=(1, 2)) / (garment.sum(axis=(1, 2)) + 1.0)
+        color = jnp.concatenate([histogram, pixels.max(axis=(1, 2))], axis=-1)
+        pooled = jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2)), color], axis=-1)
         features = nn.relu(nn.Dense(self.feature_dim)(pooled))
-        logits = {name: nn.Dense(n, name=name)(features) for name, n in NUM_CLASSES.items()}
+        color_hidden = nn.relu(nn.Dense(self.feature_dim, name="color_hidden")(color))
+        logits = {
+            name: nn.Dense(n, name=name)(color_hidden if name == "color" else features)
+            for name, n in NUM_CLASSES.items()
+        }
         return logits, features
 
 
@@ -153,7 +205,10 @@ def train_classifier(
     """Trains the heads on real product images (uint8 (P, R, R, 3)).
 
     `labels` maps the NUM_CLASSES keys to int (P,) arrays, -1 = unknown (left out of that
-    head's loss). Batches are drawn with replacement and augmented on the fly.
+    head's loss). Batches are drawn with replacement and augmented on the fly. The colour
+    head learns the base colour even where the pair is scored unordered: trained on the
+    pair (either colour right) it learnt to name the more salient colour, and then read
+    dots and logos as their own colour.
     """
     for name in NUM_CLASSES:
         if not (np.asarray(labels[name]) >= 0).any():
@@ -162,7 +217,10 @@ def train_classifier(
     images = jnp.asarray(products_images)
     label_arrays = {name: jnp.asarray(labels[name], jnp.int32) for name in NUM_CLASSES}
     params = net.init(jax.random.key(seed), jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3)))["params"]
-    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, learning_rate, min(DEFAULT_WARMUP_STEPS, steps // 10), steps
+    )
+    optimizer = optax.chain(optax.clip_by_global_norm(DEFAULT_CLIP_NORM), optax.adam(schedule))
     opt_state = optimizer.init(params)
 
     @jax.jit
@@ -244,6 +302,18 @@ def has_labels(labels: Mapping[str, np.ndarray]) -> bool:
     return any((np.asarray(labels[name]) >= 0).any() for name in NUM_CLASSES)
 
 
+def _same_shapes(params: Any, net: AttributeNet) -> bool:
+    """Whether `params` have the tree and shapes `net` initialises."""
+    fresh = jax.eval_shape(
+        lambda: net.init(jax.random.key(0), jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3)))["params"]
+    )
+    shapes = lambda tree: jax.tree.map(np.shape, tree)  # noqa: E731
+    try:
+        return shapes(serialization.to_state_dict(fresh)) == shapes(params)
+    except (TypeError, ValueError):
+        return False
+
+
 def load_or_train_classifier(
     cache_dir: str | os.PathLike,
     train_products: input_pipeline.Products,
@@ -265,6 +335,8 @@ def load_or_train_classifier(
         "steps": steps,
         "batch_size": DEFAULT_BATCH_SIZE,
         "learning_rate": DEFAULT_LEARNING_RATE,
+        "warmup_steps": DEFAULT_WARMUP_STEPS,
+        "clip_norm": DEFAULT_CLIP_NORM,
         "net": repr(net),
         "input_size": INPUT_SIZE,
     }
@@ -272,7 +344,11 @@ def load_or_train_classifier(
     path = os.path.join(cache_dir, f"attribute_classifier_{fingerprint}.msgpack")
     if os.path.exists(path):
         with open(path, "rb") as f:
-            return Classifier(net, serialization.msgpack_restore(f.read()))
+            params = serialization.msgpack_restore(f.read())
+        if _same_shapes(params, net):
+            return Classifier(net, params)
+        # The network's code changed under an unchanged repr: the file is another judge's.
+        logging.info("Cached attribute classifier %s does not fit the network; retraining.", path)
     start = time.perf_counter()
     classifier = train_classifier(
         train_products.image, train_products.attributes, seed=seed, steps=steps, net=net
@@ -298,10 +374,22 @@ def attribute_scores(
     """Accuracies of the classifier on `images_uint8` against `labels` (int (N,), -1 skipped).
 
     `cat` is the category accuracy; `att` is the mean of the colour accuracy and the
-    pattern accuracy (of those known). Also `category_accuracy`, `color_accuracy`,
-    `pattern_accuracy`. Empty when no label is known.
+    pattern accuracy (of those known), `att_strict` the same with the strict colour
+    accuracy. Also `category_accuracy`, `color_accuracy` (base colour, or the pattern
+    colour of a `SHARED_AREA_PATTERNS` garment), `color_accuracy_strict` (base colour
+    only) and `pattern_accuracy`. `labels` may hold `pattern_color` (-1 or missing =
+    unknown: base colour only). Empty when no label is known.
     """
     return _accuracies(predict(classifier, images_uint8)[0], labels)
+
+
+def second_color(labels: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per example, the colour that also counts as right (int (N,)): the pattern colour of a
+    `SHARED_AREA_PATTERNS` garment, else -1 (none; also for unknown pattern or pattern
+    colour, and when `labels` has no `pattern_color`)."""
+    pattern = np.asarray(labels["pattern"])
+    pattern_color = np.asarray(labels.get("pattern_color", np.full(pattern.shape, -1)))
+    return np.where(np.isin(pattern, _SHARED_AREA_PATTERN_IDS), pattern_color, -1)
 
 
 def _accuracies(
@@ -309,15 +397,23 @@ def _accuracies(
 ) -> dict[str, float]:
     scores = {}
     for name in NUM_CLASSES:
-        known = np.asarray(labels[name]) >= 0
-        if known.any():
-            correct = predicted[name][known] == np.asarray(labels[name])[known]
-            scores[f"{name}_accuracy"] = float(correct.mean())
+        truth = np.asarray(labels[name])
+        known = truth >= 0
+        if not known.any():
+            continue
+        correct = predicted[name] == truth
+        if name == "color":
+            scores["color_accuracy_strict"] = float(correct[known].mean())
+            second = second_color(labels)
+            correct |= (second >= 0) & (predicted[name] == second)
+        scores[f"{name}_accuracy"] = float(correct[known].mean())
     if "category_accuracy" in scores:
         scores["cat"] = scores["category_accuracy"]
-    attribute = [scores[k] for k in ("color_accuracy", "pattern_accuracy") if k in scores]
-    if attribute:
-        scores["att"] = float(np.mean(attribute))
+    for suffix in ("", "_strict"):
+        keys = (f"color_accuracy{suffix}", "pattern_accuracy")
+        attribute = [scores[k] for k in keys if k in scores]
+        if attribute:
+            scores[f"att{suffix}"] = float(np.mean(attribute))
     return scores
 
 
@@ -359,15 +455,16 @@ def proxy_metrics(
 ) -> dict[str, float]:
     """The user-study proxies for `generated` (uint8, one image per example of `truth`).
 
-    Keys: `cat`, `att` (see `attribute_scores`), the three accuracies, `realism_fd`
-    (generated vs `real_reference_images`, e.g. the training products), and the same for
-    the true product images of these examples: `cat_ceiling`, `att_ceiling`,
-    `realism_fd_ceiling`. Also `num_labelled`. Empty without a classifier, without
-    known labels, or when the targets are not product images ('product_to_human').
+    Keys: `cat`, `att`, `att_strict` (see `attribute_scores`), the four accuracies,
+    `realism_fd` (generated vs `real_reference_images`, e.g. the training products), and
+    the same for the true product images of these examples: `cat_ceiling`,
+    `att_ceiling`, `att_strict_ceiling`, `realism_fd_ceiling`. Also `num_labelled`. Empty
+    without a classifier, without known labels, or when the targets are not product
+    images ('product_to_human').
     """
     if len(generated) != len(truth):
         raise ValueError(f"{len(generated)} generated images for {len(truth)} examples.")
-    labels = {name: getattr(truth, name) for name in NUM_CLASSES}
+    labels = {name: getattr(truth, name) for name in (*NUM_CLASSES, "pattern_color")}
     if classifier is None or not has_labels(labels):
         return {}
     if truth.direction != "human_to_product":
@@ -378,7 +475,11 @@ def proxy_metrics(
     _, reference = predict(classifier, real_reference_images)
     results = _accuracies(predicted, labels)
     ceiling = _accuracies(true_predicted, labels)
-    results |= {f"{key}_ceiling": value for key, value in ceiling.items() if key in ("cat", "att")}
+    results |= {
+        f"{key}_ceiling": value
+        for key, value in ceiling.items()
+        if key in ("cat", "att", "att_strict")
+    }
     results["realism_fd"] = frechet_distance(generated_features, reference)
     results["realism_fd_ceiling"] = frechet_distance(true_features, reference)
     results["num_labelled"] = int(

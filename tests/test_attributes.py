@@ -1,9 +1,11 @@
 """The attribute proxies on cases with known answers: a trivially learnable toy set, and
 Fréchet distances of Gaussians."""
 
+import jax
 import numpy as np
 import pytest
 import scipy.linalg
+from flax import serialization
 
 from pldt_jax import attributes, input_pipeline
 
@@ -40,21 +42,25 @@ def toy_products(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict[str
     return images, labels
 
 
-def toy_split(images: np.ndarray, labels: dict[str, np.ndarray]) -> input_pipeline.SplitArrays:
+def toy_split(
+    images: np.ndarray, labels: dict[str, np.ndarray], target: np.ndarray | None = None
+) -> input_pipeline.SplitArrays:
+    """One example per image; `target` (default: the images) are the true product images."""
     n = len(images)
+    target = images if target is None else target
     ids = np.arange(n, dtype=np.int64)
     return input_pipeline.load_split(
         input_pipeline.ArraySource(
             source=images,
-            target=images,
-            negative=images[::-1],
+            target=target,
+            negative=target[::-1],
             product_id=ids,
             negative_product_id=ids[::-1],
             image_id=ids,
             category=labels["category"],
             color=labels["color"],
             pattern=labels["pattern"],
-            pattern_color=np.full(n, -1),
+            pattern_color=labels.get("pattern_color", np.full(n, -1)),
         )
     )
 
@@ -67,9 +73,9 @@ def trained():
         train_images,
         train_labels,
         seed=0,
-        steps=150,
-        batch_size=32,
-        net=attributes.AttributeNet(width=8, feature_dim=32),
+        steps=400,
+        batch_size=8,  # Small batches, as the judge's (`DEFAULT_BATCH_SIZE`).
+        net=attributes.AttributeNet(width=8, feature_dim=32, color_width=16),
     )
     return classifier, toy_products(rng, 64)
 
@@ -78,8 +84,8 @@ def test_classifier_reads_true_images_and_not_shuffled_or_blank_ones(trained):
     classifier, (images, labels) = trained
     scores = attributes.attribute_scores(classifier, images, labels)
     assert scores["cat"] == scores["category_accuracy"] >= 0.9
-    # Texture is learnt last: 150 steps leave the pattern head short of perfect.
-    assert scores["color_accuracy"] >= 0.9 and scores["pattern_accuracy"] >= 0.75
+    # Texture is learnt last: the pattern head gets a little more slack.
+    assert scores["color_accuracy"] >= 0.9 and scores["pattern_accuracy"] >= 0.85
     assert scores["att"] == pytest.approx(
         (scores["color_accuracy"] + scores["pattern_accuracy"]) / 2
     )
@@ -87,6 +93,40 @@ def test_classifier_reads_true_images_and_not_shuffled_or_blank_ones(trained):
     assert attributes.attribute_scores(classifier, images, shuffled)["att"] < 0.6
     grey = np.full_like(images, 128)
     assert attributes.attribute_scores(classifier, grey, labels)["cat"] < 0.5
+
+
+def test_colour_head_reads_only_the_per_pixel_colour_branch():
+    net = attributes.AttributeNet(width=8, feature_dim=16, color_width=8)
+    images = np.random.default_rng(2).uniform(size=(4, 64, 64, 3)).astype(np.float32)
+    params = net.init(jax.random.key(0), images[:1])["params"]
+    logits, features = net.apply({"params": params}, images)
+    assert features.shape == (4, 16)
+    assert {k: v.shape for k, v in logits.items()} == {
+        name: (4, n) for name, n in attributes.NUM_CLASSES.items()
+    }
+    # Other weights for the shape branch (3x3 convolutions, feature layer, the other heads):
+    # the colour logits stay, the category logits change.
+    colour_branch = {"color_pixels_0", "color_pixels_1", "color_garment", "color_hidden", "color"}
+    assert colour_branch < set(params)
+    shuffled = {
+        name: value if name in colour_branch else jax.tree.map(lambda w: w[::-1] + 0.1, value)
+        for name, value in params.items()
+    }
+    other, _ = net.apply({"params": shuffled}, images)
+    np.testing.assert_array_equal(other["color"], logits["color"])
+    assert not np.allclose(other["category"], logits["category"])
+    # The colour branch sees every other pixel, 1x1: the odd rows and columns do not matter.
+    moved = images.copy()
+    moved[:, 1::2] = 0.0
+    moved[:, :, 1::2] = 1.0
+    np.testing.assert_allclose(net.apply({"params": params}, moved)[0]["color"], logits["color"])
+
+
+def test_training_with_fewer_steps_than_the_warmup():
+    images, labels = toy_products(np.random.default_rng(6), 8)
+    net = attributes.AttributeNet(width=4, feature_dim=8, color_width=4)
+    classifier = attributes.train_classifier(images, labels, steps=3, net=net)
+    assert all(np.isfinite(w).all() for w in jax.tree.leaves(classifier.params))
 
 
 def test_unknown_labels_are_skipped(trained):
@@ -123,6 +163,126 @@ def test_proxy_metrics_of_true_images_reach_the_ceiling(trained):
     assert attributes.proxy_metrics(None, images, split, images) == {}
 
 
+SOLID, H_STRIPES, V_STRIPES, DOTS, CHECKS, LOGO = (
+    attributes.PATTERNS.index(p)
+    for p in ("solid", "horizontal-stripes", "vertical-stripes", "dots", "checks", "logo")
+)
+# Hand-made labels and colour predictions where the strict and the unordered score differ.
+# Per row: pattern, base colour, pattern colour, predicted colour, counts strict, unordered.
+COLOUR_CASES = [
+    (H_STRIPES, 3, 7, 7, False, True),  # Stripes read as their pattern colour.
+    (V_STRIPES, 1, 0, 1, True, True),  # Stripes read as their base colour.
+    (CHECKS, 5, 8, 8, False, True),  # Checks read as their pattern colour.
+    (CHECKS, 5, 8, 11, False, False),  # Neither colour of the checks.
+    (SOLID, 2, 4, 4, False, False),  # A solid garment's pattern_color label is not on it.
+    (DOTS, 6, 1, 1, False, False),  # Dots: the base colour dominates.
+    (LOGO, 9, 0, 0, False, False),  # A logo is one small mark.
+    (H_STRIPES, 3, -1, 7, False, False),  # Unknown pattern colour: base colour only.
+    (-1, 4, 6, 6, False, False),  # Unknown pattern: base colour only.
+    (H_STRIPES, -1, 2, 2, False, False),  # Unknown base colour: not scored at all.
+]
+
+
+def colour_cases() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Labels, predictions (category and pattern right but for the fourth row's pattern) and
+    which rows count, bool (N, 2): strict, unordered."""
+    pattern, color, pattern_color, predicted_color, strict, unordered = (
+        np.array(column) for column in zip(*COLOUR_CASES, strict=True)
+    )
+    n = len(COLOUR_CASES)
+    labels = {
+        "category": np.arange(n) % 4,
+        "color": color,
+        "pattern": pattern,
+        "pattern_color": pattern_color,
+    }
+    predicted = {
+        "category": labels["category"].copy(),
+        "color": predicted_color,
+        "pattern": np.where(np.arange(n) == 3, SOLID, np.maximum(pattern, 0)),
+    }
+    return labels, predicted, np.stack([strict, unordered], axis=1)
+
+
+def test_colour_pair_of_shared_area_patterns_is_scored_unordered(monkeypatch):
+    labels, predicted, counts = colour_cases()
+    scored = labels["color"] >= 0
+    # 9 known colours: strict 1 right, unordered 3; 9 known patterns, 8 right.
+    assert counts[scored].sum(0).tolist() == [1, 3] and scored.sum() == 9
+    images = np.zeros((len(labels["color"]), 8, 8, 3), np.uint8)
+    monkeypatch.setattr(
+        attributes, "predict", lambda classifier, images: (predicted, np.zeros((len(images), 2)))
+    )
+    scores = attributes.attribute_scores(None, images, labels)
+    assert scores["color_accuracy_strict"] == pytest.approx(1 / 9)
+    assert scores["color_accuracy"] == pytest.approx(3 / 9)
+    assert scores["pattern_accuracy"] == pytest.approx(8 / 9)
+    assert scores["att_strict"] == pytest.approx((1 / 9 + 8 / 9) / 2)
+    assert scores["att"] == pytest.approx((3 / 9 + 8 / 9) / 2)
+    assert scores["cat"] == 1.0
+    # Row by row: each case alone scores what its row says.
+    for row in np.flatnonzero(scored):
+        one = attributes.attribute_scores(
+            None, images, {k: np.where(np.arange(len(v)) == row, v, -1) for k, v in labels.items()}
+        )
+        assert [one["color_accuracy_strict"], one["color_accuracy"]] == counts[row].tolist(), row
+    # Without pattern colours (labels lacking the key, or all -1) the two scores agree.
+    for missing in (
+        {k: v for k, v in labels.items() if k != "pattern_color"},
+        labels | {"pattern_color": np.full_like(labels["pattern_color"], -1)},
+    ):
+        scores = attributes.attribute_scores(None, images, missing)
+        assert scores["color_accuracy"] == scores["color_accuracy_strict"] == pytest.approx(1 / 9)
+        assert scores["att"] == scores["att_strict"]
+
+
+def test_proxy_metrics_report_the_unordered_and_the_strict_scores(monkeypatch):
+    labels, predicted, _ = colour_cases()
+    n = len(labels["color"])
+
+    def predict(classifier, images):
+        """A judge that reads its answers off the first pixel (colour, pattern, category)."""
+        first = images[:, 0, 0].astype(int)
+        classes = {"color": first[:, 0], "pattern": first[:, 1], "category": first[:, 2]}
+        return classes, images.reshape(len(images), -1)[:, :4].astype(float) + np.arange(4)
+
+    def encode(classes):
+        images = np.zeros((n, 8, 8, 3), np.uint8)
+        images[:, 0, 0] = np.stack(
+            [classes["color"], classes["pattern"], classes["category"]], axis=1
+        )
+        images[:, 1, 1] = np.arange(n)[:, None]  # Distinct features for the FD.
+        return images
+
+    monkeypatch.setattr(attributes, "predict", predict)
+    generated = encode(predicted)
+    # The true products read as the truth, but every striped one as its pattern colour.
+    read_as_pattern = np.isin(labels["pattern"], [H_STRIPES, V_STRIPES]) & (
+        labels["pattern_color"] >= 0
+    )
+    target = encode(
+        {
+            "category": labels["category"],
+            "color": np.where(
+                read_as_pattern, labels["pattern_color"], np.maximum(labels["color"], 0)
+            ),
+            "pattern": np.maximum(labels["pattern"], 0),
+        }
+    )
+    results = attributes.proxy_metrics(
+        "judge", generated, toy_split(generated, labels, target), target
+    )
+    assert results["att"] == pytest.approx((3 / 9 + 8 / 9) / 2)
+    assert results["att_strict"] == pytest.approx((1 / 9 + 8 / 9) / 2)
+    assert results["color_accuracy"] == pytest.approx(3 / 9)
+    assert results["color_accuracy_strict"] == pytest.approx(1 / 9)
+    # Ceiling: rows 0 and 1 (stripes) are read as the pattern colour: strict 7/9, unordered 1.
+    assert results["att_ceiling"] == pytest.approx(1.0)
+    assert results["att_strict_ceiling"] == pytest.approx((7 / 9 + 1) / 2)
+    assert results["cat"] == results["cat_ceiling"] == 1.0
+    assert results["num_labelled"] == n
+
+
 def test_classifier_is_trained_once_and_cached(trained, tmp_path, monkeypatch):
     classifier, (images, labels) = trained
     products = input_pipeline.Products(np.arange(len(images)), images, labels)
@@ -147,6 +307,28 @@ def test_classifier_is_trained_once_and_cached(trained, tmp_path, monkeypatch):
     unlabelled = products._replace(attributes={k: np.full_like(v, -1) for k, v in labels.items()})
     assert attributes.load_or_train_classifier(tmp_path, unlabelled) is None
     assert len(trainings) == 2
+
+
+def test_a_cached_classifier_that_does_not_fit_the_network_is_retrained(
+    trained, tmp_path, monkeypatch
+):
+    """A cache file of another network under the same name (its code changed, its repr did
+    not) is not loaded into the wrong layers: the judge is trained again."""
+    classifier, (images, labels) = trained
+    products = input_pipeline.Products(np.arange(len(images)), images, labels)
+    trainings = []
+    monkeypatch.setattr(
+        attributes, "train_classifier", lambda *a, **k: trainings.append(k) or classifier
+    )
+    attributes.load_or_train_classifier(tmp_path, products, net=classifier.net)
+    (path,) = tmp_path.glob("attribute_classifier_*")
+    stale = dict(classifier.params)
+    stale.pop(sorted(stale)[0])
+    path.write_bytes(serialization.to_bytes(stale))
+    reloaded = attributes.load_or_train_classifier(tmp_path, products, net=classifier.net)
+    assert len(trainings) == 2 and reloaded is classifier
+    assert attributes.load_or_train_classifier(tmp_path, products, net=classifier.net) is not None
+    assert len(trainings) == 2  # The retrained judge replaced the stale file.
 
 
 def test_frechet_distance_of_identical_sets_is_zero():
