@@ -159,6 +159,8 @@ def test_builder_configs_and_names():
         "real_128",
         "synthetic_small_64",
         "synthetic_small_128",
+        "synthetic_medium_64",
+        "synthetic_medium_128",
         "synthetic_full_64",
         "synthetic_full_128",
     }

@@ -34,7 +34,7 @@ from absl import logging
 
 from pldt_jax import images
 
-SOURCES = ("real", "synthetic_small", "synthetic_full")
+SOURCES = ("real", "synthetic_small", "synthetic_medium", "synthetic_full")
 RESOLUTIONS = (64, 128)
 SPLITS = ("train", "validation", "test")
 # Section 5.2: 5 % of the products for validation, 5 % for test, the rest for training.
@@ -565,6 +565,7 @@ def _make_configs() -> list[LookBookConfig]:
     descriptions = {
         "real": "The LookBook archive (manual download)",
         "synthetic_small": "A small generated stand-in for LookBook",
+        "synthetic_medium": "A generated stand-in for LookBook at a quarter of its products",
         "synthetic_full": "A generated stand-in for LookBook at full size",
     }
     return [

@@ -60,8 +60,13 @@ class SizeSpec(NamedTuple):
     num_photos: int
 
 
-# "full" has the counts of the public LookBook archive; "small" keeps its photos-per-product ratio.
-SIZES: dict[str, SizeSpec] = {"small": SizeSpec(600, 4732), "full": SizeSpec(8726, 68820)}
+# "full" has the counts of the public LookBook archive; "small" and "medium" keep its
+# photos-per-product ratio ("medium": enough products to train and test on in a CPU budget).
+SIZES: dict[str, SizeSpec] = {
+    "small": SizeSpec(600, 4732),
+    "medium": SizeSpec(2400, 18928),
+    "full": SizeSpec(8726, 68820),
+}
 MIN_PHOTOS, MAX_PHOTOS = 3, 12
 
 
