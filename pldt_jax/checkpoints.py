@@ -13,6 +13,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from pldt_jax.config import default_config
 from pldt_jax.step import States, TrainState, create_states
 
 NETWORKS = ("converter", "real_fake", "domain")
@@ -122,8 +123,12 @@ def restore(
 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> ml_collections.ConfigDict:
+    """The config a checkpoint was trained with, over `default_config()`: a key added to the
+    project after the checkpoint was written keeps its default, the behaviour the run had."""
     restored = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-    return ml_collections.ConfigDict(restored["config"])
+    config = default_config()
+    config.update(restored["config"])
+    return config
 
 
 def restore_network(

@@ -18,7 +18,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.seed = 0
 
     config.dataset = ml_collections.ConfigDict()
-    # 'real' (the LookBook archive, manual download), 'synthetic_small' or 'synthetic_full'.
+    # 'real' (the LookBook archive, manual download), or the synthetic LookBook:
+    # 'synthetic_small' (600 products), 'synthetic_medium' (2,400) or 'synthetic_full' (8,726).
     config.dataset.source = "real"
     config.dataset.data_dir = ""  # TFDS data dir; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets.
     config.dataset.manual_dir = ""  # Where lookbook.tar is; "" = <data_dir>/downloads/manual.
@@ -29,6 +30,10 @@ def default_config() -> ml_collections.ConfigDict:
     # Keep the train split on the accelerator and gather batches there: 'auto' (when it fits
     # and there is one process), 'on', 'off' (the host gathers each batch).
     config.dataset.on_device = "auto"
+    # Jitter of training pairs, not in the paper (augment.py): mirror photo and products
+    # together, shift the photo by up to max_shift px.
+    config.dataset.flip = False
+    config.dataset.max_shift = 0
 
     config.resolution = 64  # 64 (the paper) or 128.
 
@@ -39,6 +44,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.dtype = "float32"  # Compute dtype; 'bfloat16' for mixed precision.
     # How strided (transposed) convolutions are computed: 'auto', 'native', 'subpixel' (layers.py).
     config.model.strided_conv = "auto"
+    # Decoder upsampling: 'transposed' (Table 1's 5x5 stride-2 transposed convolutions) or
+    # 'resize' (nearest-neighbour x2 + 3x3 convolution: no checkerboard; not the paper's).
+    config.model.upsample = "transposed"
 
     config.loss = ml_collections.ConfigDict()
     # The converter's loss weights; Eq. 6 gives each discriminator 1/2. A weight of 0
@@ -48,6 +56,15 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.use_negatives = True  # False = "C+RF+DD-Neg": no irrelevant products.
     config.loss.mse_weight = 0.0  # > 0 adds a mean-square term ("C+MSE" uses it alone).
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
+    # Steps at the start that train the converter on the mse term alone, the discriminators
+    # left out (a warm start, as SRGAN starts from its MSE-trained generator); not the
+    # paper's, which trains all three from step 1 (0).
+    config.loss.warmup_steps = 0
+    # What the discriminators judge each step: 'sampled' = Algorithm 1, one candidate per
+    # sample (its product, an irrelevant one or the generated image, drawn at random);
+    # 'all' = the public ports' scheme (e.g. fxia22/PixelDTGAN), not Algorithm 1: every
+    # candidate of every sample, 3B images (2B without negatives).
+    config.loss.candidates = "sampled"
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "sgd"  # 'sgd' (momentum, the paper) or 'adam'.
@@ -63,6 +80,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.log_every_steps = 100
     config.sample_every_steps = 1000
     config.checkpoint_every_steps = 1000
+    # Score the converter on the sample split (dataset.sample_split, the validation photos)
+    # every this many steps and at the last: RMSE, C-SSIM, retrieval, Cat / Att, logged as
+    # val/* in metrics.jsonl and TensorBoard. 0 = off.
+    config.eval_every_steps = 1000
     config.max_checkpoints_to_keep = 3
     # A non-finite loss or gradient stops the run (keeping the last good checkpoint);
     # True skips such steps instead, counted as skipped_steps in the metrics.
@@ -74,7 +95,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval_method = "converter"
     # Training steps of the attribute classifier behind the Cat / Att / realism proxies
     # (only on data with known attributes; trained once per dataset and cached). 0 = off.
-    config.attribute_classifier_steps = 1200
+    config.attribute_classifier_steps = 3200
     config.num_eval_examples = 16  # Test photos kept in eval/examples.npz for the report.
     return config
 
@@ -104,8 +125,9 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
     # Imported here: the choices live beside the code that implements them, and this
     # module stays importable without JAX.
     from pldt_jax.input_pipeline import DIRECTIONS, ON_DEVICE_SETTINGS
-    from pldt_jax.layers import IMPLEMENTATIONS
+    from pldt_jax.layers import IMPLEMENTATIONS, UPSAMPLINGS
     from pldt_jax.models import SUPPORTED_RESOLUTIONS
+    from pldt_jax.step import CANDIDATE_SCHEMES
     from pldt_jax_datasets.lookbook.lookbook_dataset_builder import SOURCES, SPLITS
 
     defaults = default_config()
@@ -145,7 +167,9 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "model.converter": ("dcgan", "resnet"),
         "model.dtype": ("float32", "bfloat16"),
         "model.strided_conv": IMPLEMENTATIONS,
+        "model.upsample": UPSAMPLINGS,
         "loss.converter_loss": ("non_saturating", "paper"),
+        "loss.candidates": CANDIDATE_SCHEMES,
         "optimizer.name": ("sgd", "adam"),
         "eval_method": ("converter", "retrieval"),
     }
@@ -177,7 +201,13 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
     weights = ["loss.real_fake_weight", "loss.domain_weight", "loss.mse_weight"]
     problems.extend(
         f"{path} must be >= 0, got {values[path]}"
-        for path in [*weights, "optimizer.decay_epochs"]
+        for path in [
+            *weights,
+            "optimizer.decay_epochs",
+            "eval_every_steps",
+            "dataset.max_shift",
+            "loss.warmup_steps",
+        ]
         if path in values and not values[path] >= 0
     )
     if all(path in values for path in weights) and not any(values[path] > 0 for path in weights):
@@ -189,6 +219,11 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         problems.append(
             f"batch_size {batch_size} is not divisible by the device count {device_count}: "
             "every device takes an equal part of the global batch"
+        )
+    if values.get("loss.warmup_steps", 0) > 0 and values.get("loss.mse_weight") == 0:
+        problems.append(
+            "loss.warmup_steps trains the converter on the mse term alone, "
+            "which loss.mse_weight = 0 leaves empty"
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
         problems.append(

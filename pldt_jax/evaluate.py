@@ -5,6 +5,12 @@ python -m pldt_jax.evaluate --workdir=DIR [--split=test]
 Restores the converter of the latest checkpoint in DIR with the config it was
 trained with, and writes DIR/eval/metrics.json and DIR/eval/examples.npz. Generated
 images are scored as the uint8 pictures a user gets, like the paper's saved outputs.
+
+Also the papers' motivating use, needing no labels: product retrieval. For each photo,
+the rank of its true product among the split's distinct product images by the distance
+of `metrics.retrieval_distances` to the generated image (the DD-score for the retrieval
+baseline), reported as `retrieval_top1` / `retrieval_top5` beside their chance level
+(`retrieval_chance_top<k>` = k / `retrieval_gallery_size`).
 """
 
 import json
@@ -14,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
@@ -60,6 +67,88 @@ def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[s
     return {"rmse": float(rmse.mean()), "cssim": float(cssim.mean()), "num_images": len(rmse)}
 
 
+def product_gallery(split: input_pipeline.SplitArrays) -> tuple[np.ndarray, np.ndarray]:
+    """The retrieval gallery of a split: its distinct product images (sorted by id) and,
+    per example, the row of its true product in them."""
+    products = input_pipeline.products(split)
+    return products.image, np.searchsorted(products.product_id, split.product_id)
+
+
+def retrieval_results(
+    split: input_pipeline.SplitArrays,
+    queries: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Product retrieval accuracy on the split's own products (`metrics.retrieval_accuracy`).
+
+    Either `queries`, images in [0, 255] ranked against the gallery by
+    `metrics.retrieval_distances` (one per example, or a single one for all), or `scores`
+    (N, G), similarities to the gallery of `product_gallery` (higher = closer). Needs no
+    labels. Empty for 'product_to_human', whose targets are not products.
+    """
+    if split.direction != "human_to_product":
+        return {}
+    gallery, truth = product_gallery(split)
+    if scores is None:
+        distances = metrics.retrieval_distances(queries, gallery)
+        ranks = metrics.retrieval_ranks(
+            np.broadcast_to(distances, (len(truth), len(gallery))), truth
+        )
+    else:
+        ranks = metrics.retrieval_ranks(scores, truth, higher_is_closer=True)
+    return metrics.retrieval_accuracy(ranks, len(gallery))
+
+
+def load_judge(
+    config: ml_collections.ConfigDict, catalogue: input_pipeline.Products
+) -> attributes.Classifier | None:
+    """The attribute judge of the training products `catalogue` (trained once per dataset and
+    cached beside it); None when `attribute_classifier_steps` is 0, when nothing is labelled,
+    or for 'product_to_human' (it judges product images; the outputs are photos)."""
+    if config.attribute_classifier_steps <= 0 or config.dataset.direction != "human_to_product":
+        return None
+    return attributes.load_or_train_classifier(
+        os.path.join(prepare.get_builder(config).data_dir, "attribute_classifier"),
+        catalogue,
+        steps=config.attribute_classifier_steps,
+    )
+
+
+def score_answers(
+    answers: np.ndarray,
+    split: input_pipeline.SplitArrays,
+    batch_size: int,
+    judge: attributes.Classifier | None = None,
+    reference_images: np.ndarray | None = None,
+    retrieval_scores: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Every score of uint8 answers, one per example of the split: RMSE, C-SSIM, retrieval
+    (by `retrieval_scores` if given, else by the answers' distance to the split's products)
+    and, with a judge, the attribute proxies against `reference_images` (training products)."""
+    results = score(answers, split.target, batch_size)
+    results["spread_ratio"] = metrics.spread_ratio(answers, split.target)
+    if retrieval_scores is None:
+        results |= retrieval_results(split, queries=answers)
+    else:
+        results |= retrieval_results(split, scores=retrieval_scores)
+    if judge is not None:
+        results |= attributes.proxy_metrics(judge, answers, split, reference_images)
+    return results
+
+
+def score_converter(
+    converter: TrainState,
+    split: input_pipeline.SplitArrays,
+    batch_size: int,
+    judge: attributes.Classifier | None = None,
+    reference_images: np.ndarray | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """(`score_answers` of the converter's outputs, those uint8 outputs) on a split: the
+    scoring of the final evaluation and of the training loop's periodic validation."""
+    generated = generate_split(converter, split, batch_size)
+    return score_answers(generated, split, batch_size, judge, reference_images), generated
+
+
 def mean_target_baseline(
     train: input_pipeline.SplitArrays,
     catalogue: input_pipeline.Products,
@@ -78,7 +167,10 @@ def mean_target_baseline(
         name, targets = "mean_photo", train.photos
     mean = targets.mean(axis=0, dtype=np.float32)
     truth = split.target
-    return name, score(np.broadcast_to(mean, truth.shape), truth, batch_size)
+    results = score(np.broadcast_to(mean, truth.shape), truth, batch_size)
+    # The same mean image asked of the split's products for every photo: its top-k.
+    accuracy = retrieval_results(split, queries=mean[None])
+    return name, results | {k: v for k, v in accuracy.items() if k.startswith("retrieval_top")}
 
 
 def write_examples(
@@ -125,20 +217,22 @@ def evaluate(
     splits = prepare.load_splits(config, [split_name, "train"])
     split, train = splits[split_name], splits["train"]
     catalogue = input_pipeline.products(train)  # The training products, once.
+    # The user-study stand-in: only where attributes are known (synthetic LookBook).
+    judge = load_judge(config, catalogue)
     if method == "retrieval":
         _, domain, _ = checkpoints.restore_network(checkpoint_dir, "domain", device)
         generated = catalogue.image[retrieval.retrieve(domain, split.source, catalogue.image)]
-    else:
-        generated = generate_split(converter, split, config.eval_batch_size)
-    results = score(generated, split.target, config.eval_batch_size)
-    if config.attribute_classifier_steps > 0:
-        # The user-study stand-in: only where attributes are known (synthetic LookBook).
-        judge = attributes.load_or_train_classifier(
-            os.path.join(prepare.get_builder(config).data_dir, "attribute_classifier"),
-            catalogue,
-            steps=config.attribute_classifier_steps,
+        # Its retrieval accuracy: the split's products ranked by the same DD-score.
+        scores = None
+        if split.direction == "human_to_product":
+            scores = retrieval.score_matrix(domain, split.source, product_gallery(split)[0])
+        results = score_answers(
+            generated, split, config.eval_batch_size, judge, catalogue.image, scores
         )
-        results |= attributes.proxy_metrics(judge, generated, split, catalogue.image)
+    else:
+        results, generated = score_converter(
+            converter, split, config.eval_batch_size, judge, catalogue.image
+        )
     baseline_name, baseline = mean_target_baseline(train, catalogue, split, config.eval_batch_size)
     write_examples(workdir, split, generated, config.num_eval_examples)
     results |= {
@@ -150,14 +244,23 @@ def evaluate(
         "baselines": {baseline_name: baseline},
     }
     path = write_metrics(workdir, results)
+    retrieval_text = ""
+    if "retrieval_top1" in results:
+        retrieval_text = (
+            f", retrieval top-1 {results['retrieval_top1']:.3f} top-5 "
+            f"{results['retrieval_top5']:.3f} of {results['retrieval_gallery_size']} products "
+            f"(chance {results['retrieval_chance_top1']:.3f} / "
+            f"{results['retrieval_chance_top5']:.3f})"
+        )
     logging.info(
-        "%s at step %d: RMSE %.4f, C-SSIM %.4f over %d images (%s baseline: "
+        "%s at step %d: RMSE %.4f, C-SSIM %.4f over %d images%s (%s baseline: "
         "RMSE %.4f, C-SSIM %.4f) -> %s",
         split_name,
         step,
         results["rmse"],
         results["cssim"],
         results["num_images"],
+        retrieval_text,
         baseline_name.replace("_", "-"),
         baseline["rmse"],
         baseline["cssim"],

@@ -227,3 +227,36 @@ class DownConv(_StridedConv):
                 precision=self.precision,
             )
         return y if bias is None else y + bias
+
+
+UPSAMPLINGS = ("transposed", "resize")
+
+
+class ResizeUpConv(nn.Module):
+    """Nearest-neighbour upsampling by `factor`, then a stride-1 'SAME' convolution.
+
+    The alternative to a transposed convolution that Odena et al. ("Deconvolution and
+    checkerboard artifacts", Distill 2016) give: a 5x5 stride-2 transposed convolution
+    feeds the output pixels of its four phases from 9, 6, 6 and 4 input pixels, an uneven
+    overlap that draws a checkerboard; here every output pixel sees the same number of taps.
+    """
+
+    features: int
+    kernel_size: Sequence[int] = (3, 3)
+    factor: int = 2
+    use_bias: bool = True
+    dtype: jnp.dtype | None = None
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, inputs: Array) -> Array:
+        x = jnp.repeat(jnp.repeat(inputs, self.factor, axis=1), self.factor, axis=2)
+        return nn.Conv(
+            self.features,
+            tuple(self.kernel_size),
+            padding="SAME",
+            use_bias=self.use_bias,
+            dtype=self.dtype,
+            kernel_init=self.kernel_init,
+            name="Conv",
+        )(x)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from pldt_jax.layers import DownConv, UpConv
+from pldt_jax.layers import DownConv, ResizeUpConv, UpConv
 
 # Table 1: weights drawn from N(0, 0.02); batch norm scale from N(1, 0.02) as DCGAN.
 weight_init = nn.initializers.normal(stddev=0.02)
@@ -97,11 +97,17 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """64-d code -> image in [-1, 1] (Table 1(b))."""
+    """64-d code -> image in [-1, 1] (Table 1(b)).
+
+    `upsample` 'transposed' is Table 1's 5x5 stride-2 transposed convolutions; 'resize'
+    replaces each by nearest-neighbour upsampling and a 3x3 convolution (`ResizeUpConv`),
+    which cannot draw the transposed form's checkerboard.
+    """
 
     filters: Sequence[int]  # Stage filters from the image side, as the encoder's.
     dtype: jnp.dtype = jnp.float32
     strided_conv: str = "auto"
+    upsample: str = "transposed"
 
     @nn.compact
     def __call__(self, code: jax.Array, train: bool) -> jax.Array:
@@ -112,9 +118,12 @@ class Decoder(nn.Module):
             code
         )
         x = nn.relu(batch_norm(train, self.dtype)(x.reshape(-1, 4, 4, deepest)))
-        up = partial(
-            UpConv, kernel_init=weight_init, dtype=self.dtype, implementation=self.strided_conv
-        )
+        if self.upsample == "resize":
+            up = partial(ResizeUpConv, kernel_init=weight_init, dtype=self.dtype)
+        else:
+            up = partial(
+                UpConv, kernel_init=weight_init, dtype=self.dtype, implementation=self.strided_conv
+            )
         for features in reversed(self.filters[:-1]):
             x = up(features, use_bias=False)(x)
             x = nn.relu(batch_norm(train, self.dtype)(x))
@@ -130,11 +139,12 @@ class Converter(nn.Module):
     code_dim: int = 64
     dtype: jnp.dtype = jnp.float32
     strided_conv: str = "auto"
+    upsample: str = "transposed"
 
     def setup(self):
         filters = stage_filters(self.resolution, self.width)
         self.encoder = Encoder(filters, self.code_dim, self.dtype, self.strided_conv)
-        self.decoder = Decoder(filters, self.dtype, self.strided_conv)
+        self.decoder = Decoder(filters, self.dtype, self.strided_conv, self.upsample)
 
     def __call__(self, source: jax.Array, train: bool = True) -> jax.Array:
         return self.decoder(self.encoder(source, train), train)
@@ -165,7 +175,12 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
     dtype = jnp.dtype(model.dtype)
     if model.converter == "dcgan":
         converter = Converter(
-            config.resolution, model.width, model.code_dim, dtype, model.strided_conv
+            config.resolution,
+            model.width,
+            model.code_dim,
+            dtype,
+            model.strided_conv,
+            model.upsample,
         )
     elif model.converter == "resnet":
         from pldt_jax.resnet import ResNetConverter  # resnet.py builds on this module.

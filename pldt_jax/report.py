@@ -1,11 +1,12 @@
 """python -m pldt_jax.report --workdirs DIR [DIR ...] --output OUT
 
 Gathers finished runs into the paper's Table 3 and Fig. 5: writes OUT/results.md and
-OUT/results.csv (a row per run: method, steps, RMSE, C-SSIM, Cat, Att, realism FD; a
-mean ± std row per method run with several seeds; the baselines and the ceiling of the
-attribute proxies) and OUT/index.html (the same table, the fixed test photos with the true
-product and every run's output side by side, training curves as inline SVG). Pictures go
-to OUT/images/. A metric a run lacks is left blank.
+OUT/results.csv (a row per run: method, steps, RMSE, C-SSIM, retrieval top-1 / top-5, Cat,
+Att, realism FD; a mean ± std row per method run with several seeds; the baselines, the
+chance level of retrieval and the ceiling of the attribute proxies) and OUT/index.html (the
+same table, the fixed test photos with the true product and every run's output side by
+side, training and validation curves as inline SVG). Pictures go to OUT/images/. A metric a
+run lacks is left blank.
 """
 
 from __future__ import annotations
@@ -29,12 +30,22 @@ from pldt_jax import images
 METRICS: tuple[tuple[str, str, str], ...] = (
     ("rmse", "RMSE", ".4f"),
     ("cssim", "C-SSIM", ".4f"),
+    ("retrieval_top1", "Top-1", ".3f"),
+    ("retrieval_top5", "Top-5", ".3f"),
     ("cat", "Cat", ".3f"),
     ("att", "Att", ".3f"),
     ("realism_fd", "Realism (FD)", ".1f"),
 )
 CSV_FIELDS = ("kind", "method", "run", "seed", "steps", "n", *(key for key, _, _ in METRICS))
 CEILING = "true product (ceiling)"
+# The periodic validation's curves (metrics.jsonl's val/* rows), one chart each: (key, title).
+VALIDATION_CURVES: tuple[tuple[str, str], ...] = (
+    ("val/cssim", "validation C-SSIM"),
+    ("val/retrieval_top5", "validation retrieval top-5"),
+    ("val/cat", "validation Cat"),
+    ("val/att", "validation Att"),
+    ("val/spread_ratio", "validation spread of outputs / of true products"),
+)
 # Tableau's ten colours: one per run in every chart.
 COLOURS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -62,7 +73,7 @@ class Run:
 
 @dataclasses.dataclass
 class Row:
-    """One table row. `kind`: run, mean, std, baseline or ceiling."""
+    """One table row. `kind`: run, mean, std, baseline, chance or ceiling."""
 
     kind: str
     method: str
@@ -218,6 +229,16 @@ def build_rows(runs: Sequence[Run]) -> list[Row]:
             references.append(
                 Row("baseline", f"{name} (baseline{size})", Path(run.workdir).name, values=kept)
             )
+        if "retrieval_gallery_size" in run.metrics:
+            # A random ranking of the split's products: top-k is k / their number.
+            gallery = int(run.metrics["retrieval_gallery_size"])
+            chance = {
+                key: run.metrics[f"retrieval_chance_top{k}"]
+                for k, key in ((1, "retrieval_top1"), (5, "retrieval_top5"))
+                if f"retrieval_chance_top{k}" in run.metrics
+            }
+            name = f"chance (random ranking of {gallery} products{size})"
+            references.append(Row("chance", name, Path(run.workdir).name, values=chance))
         ceiling = {
             key: run.metrics[f"{key}_ceiling"]
             for key, _, _ in METRICS
@@ -390,10 +411,13 @@ def svg_line_chart(
     series: Sequence[tuple[str, str, Sequence[float], Sequence[float]]],
     width: int = 360,
     height: int = 200,
+    markers: bool = False,
 ) -> str:
     """A small line chart as inline SVG: series are (label, colour, xs, ys).
 
-    Non-finite points break the line. Axes show the x and y ranges.
+    Non-finite points break the line. Axes show the x and y ranges. `markers` also draws a
+    dot at every point (sparse series such as the periodic validation's; a single point
+    shows only so).
     """
     margin_left, margin_right, margin_top, margin_bottom = 48, 10, 22, 22
     points = [
@@ -445,6 +469,10 @@ def svg_line_chart(
                         f'stroke="{colour}" stroke-width="1.5"><title>{html.escape(label)}'
                         "</title></polyline>"
                     )
+            if markers:
+                for point in (p for segment in segments for p in segment):
+                    cx, cy = point.split(",")
+                    parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
     else:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text>')
     parts.append("</svg>")
@@ -452,9 +480,12 @@ def svg_line_chart(
 
 
 def curve_charts(runs: Sequence[Run]) -> list[str]:
-    """One chart per logged quantity, a line per run; losses first; quantities that never
-    change (e.g. a constant learning rate) are left out."""
-    keys = list(dict.fromkeys(key for run in runs for key in run.curves))
+    """One chart per logged training quantity, a line per run; losses first; quantities that
+    never change (e.g. a constant learning rate) are left out, and so are the periodic
+    validation's (`validation_charts`)."""
+    keys = list(
+        dict.fromkeys(key for run in runs for key in run.curves if not key.startswith("val/"))
+    )
     keys = [
         key
         for key in keys
@@ -469,6 +500,21 @@ def curve_charts(runs: Sequence[Run]) -> list[str]:
             if key in run.curves
         ]
         charts.append(svg_line_chart(key, series))
+    return charts
+
+
+def validation_charts(runs: Sequence[Run]) -> list[str]:
+    """The periodic validation over steps: one chart per VALIDATION_CURVES quantity some run
+    logged, a line (with a dot per evaluation) per run."""
+    charts = []
+    for key, title in VALIDATION_CURVES:
+        series = [
+            (run.label, COLOURS[n % len(COLOURS)], *run.curves[key])
+            for n, run in enumerate(runs)
+            if key in run.curves
+        ]
+        if series:
+            charts.append(svg_line_chart(title, series, markers=True))
     return charts
 
 
@@ -496,6 +542,10 @@ def html_page(
         "of an attribute classifier trained on real training products, and the Fréchet "
         f"distance to real products in its feature space (lower is better). "
         f"'{CEILING}': the classifier on the true products. "
+        "Top-1, Top-5: product retrieval, needing no labels: the share of photos whose true "
+        "product is among the 1 (5) of the split's products closest to the output "
+        "(squared distance at 16 x 16 px; the DD-score for retrieval by DD-score; ties count "
+        "against), beside a random ranking's 'chance' row. "
         "<a href='results.csv'>results.csv</a>, <a href='results.md'>results.md</a></p>",
     ]
     if notes:
@@ -510,15 +560,23 @@ def html_page(
             grid.append("</tr>")
         grid.append("</table>")
         body += [f"<h2>Test {esc(titles[0])}s</h2>", "".join(grid)]
+    legend = "".join(
+        f"<span style='color:{COLOURS[n % len(COLOURS)]}'>&#9632; {esc(run.label)}</span> "
+        for n, run in enumerate(runs)
+    )
     charts = curve_charts(runs)
     if charts:
-        legend = "".join(
-            f"<span style='color:{COLOURS[n % len(COLOURS)]}'>&#9632; {esc(run.label)}</span> "
-            for n, run in enumerate(runs)
-        )
         body += [
             "<h2>Training curves</h2>",
             f"<p>{legend}</p>",
+            "<div>" + "".join(charts) + "</div>",
+        ]
+    charts = validation_charts(runs)
+    if charts:
+        body += [
+            "<h2>Validation curves</h2>",
+            "<p>The converter scored on the validation photos during training "
+            f"(eval_every_steps). {legend}</p>",
             "<div>" + "".join(charts) + "</div>",
         ]
     style = (
@@ -548,6 +606,13 @@ def write_report(workdirs: Sequence[str | os.PathLike], output: str | os.PathLik
     labels = [run.label for run in runs if run.examples is not None]
     cells = None if aligned is None else write_example_images(aligned, labels, output / "images")
     markdown = ["# PLDT results", "", markdown_table(rows)]
+    if any("retrieval_top1" in run.metrics for run in runs):
+        markdown += [
+            "Top-1, Top-5: product retrieval, the share of photos whose true product is among "
+            "the 1 (5) of the split's products closest to the output (squared distance at "
+            "16 x 16 px, or the DD-score); the 'chance' row is a random ranking's.",
+            "",
+        ]
     markdown += [f"- {note}" for note in notes]
     if cells:
         inputs, truths = example_titles(runs)

@@ -5,6 +5,10 @@ discriminator, then the domain discriminator, then the converter against the
 freshly updated discriminators. The converter runs forward once: its output
 trains the discriminators (as a constant) and its VJP carries the converter's
 gradient back, so no second forward pass is needed.
+
+`config.loss.candidates` picks which images the discriminators judge: Algorithm 1's
+one drawn candidate per sample, or every candidate of every sample, as the public
+ports do (`candidate_batch`).
 """
 
 from collections.abc import Callable
@@ -19,12 +23,14 @@ import optax
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from pldt_jax import losses
+from pldt_jax import augment, losses
 from pldt_jax.images import to_float
 from pldt_jax.models import create_models
 
 # What each sample's candidate I is in Algorithm 1.
 ASSOCIATED, IRRELEVANT, GENERATED = 0, 1, 2
+# config.loss.candidates: 'sampled' (Algorithm 1) or 'all' (the public ports).
+CANDIDATE_SCHEMES = ("sampled", "all")
 DATA_AXIS = "data"
 
 Batch = dict[str, jax.Array]
@@ -141,6 +147,56 @@ def draw_candidates(rng: jax.Array, batch_size: int, use_negatives: bool) -> jax
     return jnp.where(jax.random.bernoulli(rng, 0.5, (batch_size,)), GENERATED, ASSOCIATED)
 
 
+def candidate_batch(
+    scheme: str,
+    choice: jax.Array | None,
+    target: jax.Array,
+    negative: jax.Array,
+    generated: jax.Array,
+    use_negatives: bool,
+) -> tuple[jax.Array, jax.Array]:
+    """The images the discriminators judge, and each one's kind (ASSOCIATED, ...).
+
+    'sampled' (Algorithm 1): sample i's drawn candidate `choice[i]`, B images.
+    'all' (the public ports): every sample's associated, irrelevant (with negatives)
+    and generated image, 3B (2B) images in one batch, so that batch norm sees them
+    together as it sees the mixed sampled batch. (The ports run each kind as its own
+    batch and judge the converter on generated images alone, normalised unlike what
+    the discriminator learnt on.) Built once with the converter's output held constant
+    (the discriminators' updates) and once with it live (the converter's loss), so the
+    converter is judged on the batch the discriminators were trained on.
+    """
+    if scheme == "sampled":
+        pick = choice[:, None, None, None]
+        images = jnp.where(
+            pick == ASSOCIATED, target, jnp.where(pick == IRRELEVANT, negative, generated)
+        )
+        return images, choice
+    if scheme == "all":
+        parts = [(target, ASSOCIATED), (negative, IRRELEVANT), (generated, GENERATED)]
+        if not use_negatives:
+            del parts[1]
+        images = jnp.concatenate([x for x, _ in parts])
+        kinds = jnp.concatenate([jnp.full(x.shape[0], kind, jnp.int32) for x, kind in parts])
+        return images, kinds
+    raise ValueError(f"unknown candidate scheme {scheme!r}; expected one of {CANDIDATE_SCHEMES}")
+
+
+def with_source(source: jax.Array, images: jax.Array) -> jax.Array:
+    """Domain discriminator inputs: each candidate beside its own sample's source."""
+    copies = images.shape[0] // source.shape[0]
+    return jnp.concatenate([jnp.concatenate([source] * copies), images], axis=-1)
+
+
+def warmup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The config of `loss.warmup_steps`' steps: the same run without the discriminators,
+    so their step trains the converter on the mse term alone and costs a third as much."""
+    warmup = ml_collections.ConfigDict(config.to_dict())
+    warmup.loss.real_fake_weight = 0.0
+    warmup.loss.domain_weight = 0.0
+    return warmup
+
+
 def make_train_step(
     config: ml_collections.ConfigDict,
 ) -> Callable[[States, Batch, jax.Array], tuple[States, Metrics]]:
@@ -150,13 +206,23 @@ def make_train_step(
     mse_weight = float(config.loss.mse_weight)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
+    scheme = config.loss.candidates
     skip_nonfinite = bool(config.skip_nonfinite_steps)
+    flip, max_shift = bool(config.dataset.flip), int(config.dataset.max_shift)
 
     def train_step(states: States, batch: Batch, rng: jax.Array) -> tuple[States, Metrics]:
+        if flip or max_shift:
+            # A key of its own, so the candidates drawn from `rng` stay those without jitter.
+            batch = augment.augment_batch(jax.random.fold_in(rng, 1), batch, flip, max_shift)
         # uint8 -> float on the device, so the host moves 4x fewer bytes.
         source, target, negative = (to_float(batch[k]) for k in ("source", "target", "negative"))
-        choice = draw_candidates(rng, source.shape[0], use_negatives)
-        pick = choice[:, None, None, None]
+        # 'all' judges every candidate, so it draws none.
+        sampled = scheme == "sampled"
+        choice = draw_candidates(rng, source.shape[0], use_negatives) if sampled else None
+
+        def candidates(image):
+            return candidate_batch(scheme, choice, target, negative, image, use_negatives)
+
         metrics: Metrics = {}
 
         conv = states.converter
@@ -164,13 +230,11 @@ def make_train_step(
             lambda p: apply_train(conv, p, source), conv.params, has_aux=True
         )
         fake = jax.lax.stop_gradient(generated)
-        candidate = jnp.where(
-            pick == ASSOCIATED, target, jnp.where(pick == IRRELEVANT, negative, fake)
-        )
+        candidate, kinds = candidates(fake)
 
         real_fake = states.real_fake
         if rf_weight > 0:
-            is_real = choice != GENERATED
+            is_real = kinds != GENERATED
             real_fake, loss, prob, grad_norm = update_discriminator(
                 real_fake, candidate, is_real, losses.real_fake_loss
             )
@@ -183,23 +247,22 @@ def make_train_step(
 
         domain = states.domain
         if domain_weight > 0:
-            pairs = jnp.concatenate([source, candidate], axis=-1)
             domain, loss, prob, grad_norm = update_discriminator(
-                domain, pairs, choice == ASSOCIATED, losses.domain_loss
+                domain, with_source(source, candidate), kinds == ASSOCIATED, losses.domain_loss
             )
             metrics |= {
                 "d_domain_loss": loss,
                 "grad_norm/domain": grad_norm,
-                "d_domain/associated": masked_mean(prob, choice == ASSOCIATED),
-                "d_domain/irrelevant": masked_mean(prob, choice == IRRELEVANT),
-                "d_domain/generated": masked_mean(prob, choice == GENERATED),
+                "d_domain/associated": masked_mean(prob, kinds == ASSOCIATED),
+                "d_domain/irrelevant": masked_mean(prob, kinds == IRRELEVANT),
+                "d_domain/generated": masked_mean(prob, kinds == GENERATED),
             }
 
         def converter_loss_fn(image):
             # Against the updated discriminators (frozen here, their statistics discarded),
             # on the candidate batch they were trained on, generated positions live.
-            seen = jnp.where(pick == GENERATED, image, candidate)
-            is_generated = choice == GENERATED
+            seen, _ = candidates(image)
+            is_generated = kinds == GENERATED
             terms = {}
             if rf_weight > 0:
                 logits, _ = apply_train(real_fake, real_fake.params, seen)
@@ -207,7 +270,7 @@ def make_train_step(
                     logits, converter_loss_kind, is_generated
                 )
             if domain_weight > 0:
-                logits, _ = apply_train(domain, domain.params, jnp.concatenate([source, seen], -1))
+                logits, _ = apply_train(domain, domain.params, with_source(source, seen))
                 terms["c_domain"] = domain_weight * losses.converter_adversarial_loss(
                     logits, converter_loss_kind, is_generated
                 )

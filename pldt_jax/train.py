@@ -1,6 +1,8 @@
 """The training loop: data, states, the jitted step, and everything written to the work dir.
 
-All side effects live here (files, logs, checkpoints); the step itself is pure.
+All side effects live here (files, logs, checkpoints, the periodic validation every
+`eval_every_steps`: `evaluate.score_converter` on the sample split, logged as val/*); the
+step itself is pure.
 Rerunning with the same work dir resumes from the latest checkpoint.
 """
 
@@ -35,6 +37,44 @@ def sample_grid(converter: step.TrainState, samples: dict[str, np.ndarray]) -> n
     ]
     rows = [sum(triplets[i : i + 4], []) for i in range(0, len(triplets), 4)]
     return images.image_grid(rows)
+
+
+# What the periodic validation logs as val/<key>, of `evaluate.score_converter`'s results
+# (those it has: no Cat / Att without labels, no retrieval for 'product_to_human'), and
+# its name in the log line.
+VALIDATION_KEYS = {
+    "rmse": "RMSE",
+    "cssim": "C-SSIM",
+    "retrieval_top1": "top-1",
+    "retrieval_top5": "top-5",
+    "cat": "Cat",
+    "att": "Att",
+    "realism_fd": "FD",
+    "spread_ratio": "spread",
+}
+
+
+def validation_due(step_number: int, every: int, num_steps: int) -> bool:
+    """Whether the periodic validation runs after `step_number`: every `every` steps and at
+    the last; never with `every` 0."""
+    return every > 0 and (step_number % every == 0 or step_number == num_steps)
+
+
+def local_copy(state: step.TrainState) -> step.TrainState:
+    """A replicated state as arrays on one local device, so one process alone can run it."""
+
+    def local(x: Any) -> Any:
+        if isinstance(x, jax.Array) and x.sharding.is_fully_replicated:
+            return x.addressable_data(0)
+        return x
+
+    return jax.tree.map(local, state)
+
+
+def validation_scalars(results: dict[str, Any], seconds: float) -> dict[str, float]:
+    """The periodic validation's row of metrics.jsonl: VALIDATION_KEYS as val/<key>."""
+    values = {f"val/{key}": float(results[key]) for key in VALIDATION_KEYS if key in results}
+    return values | {"val/num_images": int(results["num_images"]), "val/seconds": seconds}
 
 
 class TrainingInterrupted(Exception):
@@ -144,6 +184,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
         logging.info("Resumed from the checkpoint of step %d.", first_step)
 
     train_step = step.jit_train_step(config, mesh)
+    # The warm-up steps' own jitted step (compiled only if any are left to run).
+    warmup_steps = config.loss.warmup_steps
+    warmup_step = step.jit_train_step(step.warmup_config(config), mesh) if warmup_steps else None
     log = logs.RunLog(workdir, enabled=is_chief)
     if first_step >= num_steps:
         logging.info(
@@ -173,6 +216,49 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
         images.save_png(grid, os.path.join(workdir, "samples", f"step_{step_number}.png"))
         log.image(step_number, "samples", grid)
 
+    # Periodic validation: the chief scores the converter on the sample split, already
+    # loaded; the attribute judge is loaded (or trained and cached) once, here.
+    validate_every = config.eval_every_steps
+    catalogue, judge = None, None
+    if validate_every > 0 and is_chief:
+        catalogue = input_pipeline.products(train_split)
+        judge = evaluate.load_judge(config, catalogue)
+        logging.info(
+            "Validation every %d steps on the %d %s photos (%d products).",
+            validate_every,
+            len(sample_split),
+            config.dataset.sample_split,
+            len(np.unique(sample_split.product_id)),
+        )
+
+    def run_validation(step_number: int) -> float:
+        """Scores and logs the converter on the sample split; returns the seconds it took."""
+        if not is_chief:
+            return 0.0
+        jax.block_until_ready(states.converter)  # The queued steps are no part of its time.
+        start = time.time()
+        results, _ = evaluate.score_converter(
+            local_copy(states.converter),
+            sample_split,
+            config.eval_batch_size,
+            judge,
+            catalogue.image,
+        )
+        seconds = time.time() - start
+        log.scalars(step_number, validation_scalars(results, seconds))
+        logging.info(
+            "validation at step %d: %s over %d images (%.1f s)",
+            step_number,
+            " | ".join(
+                f"{name} {results[key]:.4f}"
+                for key, name in VALIDATION_KEYS.items()
+                if key in results
+            ),
+            results["num_images"],
+            seconds,
+        )
+        return seconds
+
     def guard(step_number: int, metrics: step.Metrics) -> None:
         if not config.skip_nonfinite_steps and not bool(metrics["finite"]):
             raise NonFiniteError(step_number, jax.device_get(metrics), manager.latest_step())
@@ -185,7 +271,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
             input_start = time.perf_counter()
             batch = next_batch()
             input_seconds += time.perf_counter() - input_start
-            states, metrics = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
+            run_step = warmup_step if step_number <= warmup_steps else train_step
+            states, metrics = run_step(states, batch, jax.random.fold_in(step_rng, step_number))
             # The previous step is checked once this one is queued, so the device never waits.
             if previous_metrics is not None:
                 guard(step_number - 1, previous_metrics)
@@ -228,6 +315,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
             if stop or step_number % config.checkpoint_every_steps == 0 or step_number == num_steps:
                 guard(step_number, metrics)
                 save(step_number)
+            if not stop and validation_due(step_number, validate_every, num_steps):
+                guard(step_number, metrics)
+                # Validation time is taken out of the log window: images/s counts training.
+                window_start += run_validation(step_number)
             if stop:
                 manager.wait_until_finished()
                 raise TrainingInterrupted(step_number, stop, workdir)

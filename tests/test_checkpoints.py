@@ -1,5 +1,6 @@
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -51,3 +52,19 @@ def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
         ):
             checkpoints.restore(manager, states, other)
         assert checkpoints.restore(manager, states, config)[0] == 1
+
+
+def test_a_checkpoint_older_than_a_config_key_restores_with_its_default(tmp_path):
+    """A run saved before `model.upsample` existed (its config lacks the key) is restored
+    as what it was: Table 1's transposed convolutions."""
+    config = default_config()
+    config.model.width = 1 / 32
+    states = step.create_states(config, jax.random.key(0), 10)
+    older = config.to_dict()
+    del older["model"]["upsample"]
+    with checkpoints.create_manager(tmp_path / "ck") as manager:
+        checkpoints.save(manager, 1, states, {}, ml_collections.ConfigDict(older))
+        manager.wait_until_finished()
+    _, converter, saved = checkpoints.restore_network(tmp_path / "ck")
+    assert saved.model.upsample == "transposed" and saved.model.width == 1 / 32
+    assert "UpConv_0" in converter.params["decoder"]

@@ -59,6 +59,7 @@ def test_every_config_file_validates(path):
         ("model.width", 0.0),
         ("model.code_dim", 0),
         ("loss.converter_loss", "wasserstein"),
+        ("loss.candidates", "every"),
         ("loss.real_fake_weight", -0.5),
         ("optimizer.name", "rmsprop"),
         ("optimizer.decay_factor", 0.0),
@@ -67,6 +68,7 @@ def test_every_config_file_validates(path):
         ("log_every_steps", 0),
         ("sample_every_steps", 0),
         ("checkpoint_every_steps", -1),
+        ("eval_every_steps", -1),
         ("num_sample_images", 0),
         ("eval_batch_size", 0),
         # Types, checked loosely: an int is a number, a bool is not.

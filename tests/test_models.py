@@ -87,3 +87,32 @@ def test_create_models_from_config():
     config.model.converter = "unknown"
     with pytest.raises(ValueError, match="converter"):
         models.create_models(config)
+
+
+def test_resize_upsampling_replaces_every_transposed_convolution():
+    params, _ = shapes(models.Converter(upsample="resize"), 3)
+    decoder = params["decoder"]
+    assert not any(k.startswith("UpConv") for k in decoder)
+    assert decoder["ResizeUpConv_0"] == {"Conv": {"kernel": (3, 3, 1024, 512)}}
+    assert decoder["ResizeUpConv_3"] == {"Conv": {"kernel": (3, 3, 128, 3), "bias": (3,)}}
+    image = models.Converter(width=1 / 32, upsample="resize").init_with_output(
+        jax.random.key(0), jnp.zeros((2, 64, 64, 3)), train=False
+    )[0]
+    assert image.shape == (2, 64, 64, 3)
+
+
+def test_resize_upsampling_has_no_checkerboard_from_a_constant_map():
+    """A constant input map stays constant away from the borders, unlike the 5x5 stride-2
+    transposed convolution, whose four output phases sum different numbers of taps."""
+    from pldt_jax.layers import ResizeUpConv, UpConv
+
+    x = jnp.ones((1, 8, 8, 4))
+    ones = jax.nn.initializers.ones
+    resized = ResizeUpConv(2, kernel_init=ones, use_bias=False).init_with_output(
+        jax.random.key(0), x
+    )[0]
+    transposed = UpConv(2, use_bias=False, kernel_init=ones, implementation="native")
+    transposed = transposed.init_with_output(jax.random.key(0), x)[0]
+    inner = (slice(None), slice(4, 12), slice(4, 12))
+    assert float(jnp.ptp(resized[inner])) == 0.0
+    assert float(jnp.ptp(transposed[inner])) > 0.0

@@ -124,9 +124,9 @@ def test_rows_aggregate_seeds_and_leave_missing_metrics_blank(workdirs):
     assert rows[7].values == {"cat": 1.0, "att": 0.9, "realism_fd": 3.0}
 
     header, lines = report.table_cells(rows)
-    assert header[4:] == ["RMSE", "C-SSIM", "Cat", "Att", "Realism (FD)"]
+    assert header[4:] == ["RMSE", "C-SSIM", "Top-1", "Top-5", "Cat", "Att", "Realism (FD)"]
     assert lines[2][:5] == ["C+RF+DD", "mean ± std of 2", "", "30", "0.3200 ± 0.0283"]
-    assert lines[3][4:] == ["0.2500", "0.2100", "", "", ""]
+    assert lines[3][4:] == ["0.2500", "0.2100", "", "", "", "", ""]
 
 
 def test_report_files(workdirs, tmp_path):
@@ -253,3 +253,66 @@ def test_svg_chart_breaks_lines_at_non_finite_values():
     svg = report.svg_line_chart("loss", [("a", "#000", [0, 1, 2, 3], [1.0, float("nan"), 2, 3])])
     assert svg.count("<polyline") == 3  # Axes, then two segments.
     assert "no data" in report.svg_line_chart("empty", [])
+
+
+def retrieval(top1: float, top5: float, gallery: int = 25) -> dict:
+    return {
+        "retrieval_top1": top1,
+        "retrieval_top5": top5,
+        "retrieval_chance_top1": 1 / gallery,
+        "retrieval_chance_top5": 5 / gallery,
+        "retrieval_gallery_size": gallery,
+    }
+
+
+def test_retrieval_columns_and_their_chance_level(tmp_path):
+    ours = evaluation(0.30, 0.20) | retrieval(0.4, 0.8)
+    ours["baselines"]["mean_product"] |= {"retrieval_top1": 0.04, "retrieval_top5": 0.2}
+    other = evaluation(0.32, 0.22) | retrieval(0.5, 0.9)
+    other["baselines"] = ours["baselines"]
+    workdirs = [
+        make_workdir(tmp_path, "a", "C+RF+DD", 0, ours, None),
+        make_workdir(tmp_path, "b", "C+MSE", 0, other, None),
+    ]
+    runs = [report.load_run(w) for w in workdirs]
+    report.label_runs(runs)
+    rows = report.build_rows(runs)
+    # The same gallery in both runs: one chance row.
+    assert [row.kind for row in rows] == ["run", "run", "baseline", "chance", "ceiling"]
+    header, lines = report.table_cells(rows)
+    top1, top5 = header.index("Top-1"), header.index("Top-5")
+    assert [line[top1] for line in lines] == ["0.400", "0.500", "0.040", "0.040", ""]
+    assert [line[top5] for line in lines] == ["0.800", "0.900", "0.200", "0.200", ""]
+    assert lines[3][0] == "chance (random ranking of 25 products)"
+    report.write_report(workdirs, tmp_path / "report")
+    with open(tmp_path / "report" / "results.csv") as f:
+        chance = [row for row in csv.DictReader(f) if row["kind"] == "chance"]
+    assert float(chance[0]["retrieval_top5"]) == 0.2
+    assert "Top-1, Top-5: product retrieval" in (tmp_path / "report" / "results.md").read_text()
+
+
+def test_validation_curves_get_a_chart_each(workdirs, tmp_path):
+    with open(workdirs[0] / "metrics.jsonl", "a") as f:
+        for step, cssim in ((10, 0.2), (30, 0.3)):  # Beside training rows of the same steps.
+            row = {"step": step, "val/cssim": cssim, "val/retrieval_top5": 0.5, "val/rmse": 0.3}
+            f.write("\n" + json.dumps(row))
+    with open(workdirs[1] / "metrics.jsonl", "a") as f:
+        f.write("\n" + json.dumps({"step": 30, "val/cssim": 0.25, "val/cat": 0.5}))
+    runs = report.write_report(workdirs, tmp_path / "report")
+    assert runs[0].curves["val/cssim"] == ([10, 30], [0.2, 0.3])
+    page = (tmp_path / "report" / "index.html").read_text()
+    validation = page.split("<h2>Validation curves</h2>")[1]
+    charts = re.findall(r"<svg.*?</svg>", validation)
+    # C-SSIM (a line per run), retrieval top-5, Cat; no Att logged, val/rmse not charted.
+    assert [re.search(r'aria-label="([^"]+)"', c)[1] for c in charts] == [
+        "validation C-SSIM",
+        "validation retrieval top-5",
+        "validation Cat",
+    ]
+    assert charts[0].count("<title>") == 2 and charts[0].count("<circle") == 3
+    assert charts[1].count("<circle") == 2  # Constant, yet drawn: every evaluation a dot.
+    for chart in charts:
+        ElementTree.fromstring(chart)
+    # Not among the training curves either.
+    training = page.split("<h2>Training curves</h2>")[1].split("<h2>Validation curves</h2>")[0]
+    assert "val/" not in training

@@ -38,6 +38,7 @@ def overrides(data_dir: Path, **changes) -> dict:
         "num_sample_images": 4,
         "eval_batch_size": 8,
         "attribute_classifier_steps": 0,
+        "eval_every_steps": 0,  # The periodic validation is test_train's.
         # Batches gathered on the device (test_train covers the host's): resumed exactly too.
         "dataset.on_device": "on",
     }

@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from pldt_jax import retrieval
+from pldt_jax import metrics, retrieval
 from pldt_jax.step import TrainState
 
 
@@ -21,3 +21,20 @@ def test_retrieves_the_best_scoring_product_across_chunks():
     domain = TrainState.create(apply_fn=closeness, params={}, tx=optax.identity(), batch_stats={})
     found = retrieval.retrieve(domain, photos, products, photo_batch=2, product_chunk=3)
     np.testing.assert_array_equal(found, truth)
+
+
+def test_score_matrix_holds_every_pair_and_ranks_the_true_product_first():
+    rng = np.random.default_rng(1)
+    products = rng.integers(0, 256, (9, 8, 8, 3), dtype=np.uint8)
+    truth = rng.permutation(9)[:5]
+    photos = products[truth]
+    domain = TrainState.create(apply_fn=closeness, params={}, tx=optax.identity(), batch_stats={})
+    scores = retrieval.score_matrix(domain, photos, products, photo_batch=2, product_chunk=4)
+    assert scores.shape == (5, 9)
+    np.testing.assert_allclose(
+        scores[1, 3], retrieval.pair_scores(domain, photos[1:2], products[3:4])[0, 0]
+    )
+    # The argmax answer and the matrix come from the same blocks.
+    found = retrieval.retrieve(domain, photos, products, photo_batch=2, product_chunk=4)
+    np.testing.assert_array_equal(found, scores.argmax(axis=1))
+    np.testing.assert_array_equal(metrics.retrieval_ranks(scores, truth, higher_is_closer=True), 1)

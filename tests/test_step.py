@@ -72,6 +72,57 @@ def reference_step(config, states, batch, rng):
     return step.States(converter, real_fake, domain)
 
 
+def reference_all_candidates_step(config, states, batch):
+    """The ports' scheme written plainly: every candidate of every sample, batches built by hand."""
+    source, target, negative = (
+        step.to_float(jnp.asarray(batch[k])) for k in ("source", "target", "negative")
+    )
+    size = source.shape[0]
+    ones, zeros = jnp.ones(size), jnp.zeros(size)
+    reals = [target, negative] if config.loss.use_negatives else [target]
+    fake, conv_stats = step.apply_train(states.converter, states.converter.params, source)
+
+    def bce(logits, labels):
+        return jnp.mean(
+            -labels * jax.nn.log_sigmoid(logits) - (1 - labels) * jax.nn.log_sigmoid(-logits)
+        )
+
+    rf_labels = jnp.concatenate([ones] * len(reals) + [zeros])
+
+    def rf_loss(p):
+        logits, stats = step.apply_train(states.real_fake, p, jnp.concatenate([*reals, fake]))
+        return bce(logits, rf_labels), stats
+
+    (rf_value, stats), grads = jax.value_and_grad(rf_loss, has_aux=True)(states.real_fake.params)
+    real_fake = step.update(states.real_fake, grads, stats)
+
+    sources = jnp.concatenate([source] * (len(reals) + 1))
+    dd_labels = jnp.concatenate([ones] + [zeros] * len(reals))
+
+    def dd_loss(p):
+        pairs = jnp.concatenate([sources, jnp.concatenate([*reals, fake])], -1)
+        logits, stats = step.apply_train(states.domain, p, pairs)
+        return bce(logits, dd_labels), stats
+
+    (dd_value, stats), grads = jax.value_and_grad(dd_loss, has_aux=True)(states.domain.params)
+    domain = step.update(states.domain, grads, stats)
+
+    def converter_loss(p):
+        image, _ = step.apply_train(states.converter, p, source)
+        seen = jnp.concatenate([*reals, image])
+        rf_logits, _ = step.apply_train(real_fake, real_fake.params, seen)
+        dd_logits, _ = step.apply_train(domain, domain.params, jnp.concatenate([sources, seen], -1))
+        # Non-saturating, over the B generated images only (the last B rows).
+        return 0.5 * jnp.mean(-jax.nn.log_sigmoid(rf_logits[-size:])) + 0.5 * jnp.mean(
+            -jax.nn.log_sigmoid(dd_logits[-size:])
+        )
+
+    c_value, grads = jax.value_and_grad(converter_loss)(states.converter.params)
+    converter = step.update(states.converter, grads, conv_stats)
+    values = {"d_real_fake_loss": rf_value, "d_domain_loss": dd_value, "converter_loss": c_value}
+    return step.States(converter, real_fake, domain), values
+
+
 def assert_trees_close(a, b, atol=1e-6):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=1e-5)
@@ -104,6 +155,52 @@ def test_step_is_algorithm_1():
         assert np.isfinite(float(metrics[key])), key
 
 
+@pytest.mark.parametrize("use_negatives", [True, False])
+def test_all_candidates_scheme_matches_plain_reference(use_negatives):
+    config = tiny_config(candidates="all", use_negatives=use_negatives)
+    batch = random_batch()
+    states = step.create_states(config, jax.random.key(0), 10)
+    expected, values = jax.jit(lambda s, b: reference_all_candidates_step(config, s, b))(
+        states, batch
+    )
+    new_states, metrics = run(config, jax.devices()[:1], batch)
+    for name in ("converter", "real_fake", "domain"):
+        after = getattr(new_states, name)
+        assert int(after.step) == 1
+        assert_trees_close(after.params, getattr(expected, name).params)
+        assert_trees_close(after.batch_stats, getattr(expected, name).batch_stats)
+    for key, value in values.items():
+        assert float(metrics[key]) == pytest.approx(float(value), rel=1e-5, abs=1e-6), key
+    # Every kind is present, so each metric is a real mean (0 only for an absent kind).
+    for key in ("d_real_fake/real", "d_real_fake/generated", "d_domain/associated"):
+        assert 0 < float(metrics[key]) < 1, key
+    assert (float(metrics["d_domain/irrelevant"]) > 0) == use_negatives
+
+
+@pytest.mark.parametrize("use_negatives, count", [(True, 3), (False, 2)])
+def test_all_candidates_batch_holds_every_candidate(use_negatives, count):
+    """With 'all' each discriminator judges 3B images (2B without negatives), B of each kind."""
+    size = 4
+    rng = np.random.default_rng(0)
+    target, negative, generated = (
+        jnp.asarray(rng.normal(size=(size, 8, 8, 3)), jnp.float32) for _ in range(3)
+    )
+    images, kinds = step.candidate_batch("all", None, target, negative, generated, use_negatives)
+    assert images.shape == (count * size, 8, 8, 3)
+    expected = [step.ASSOCIATED, step.IRRELEVANT, step.GENERATED]
+    if not use_negatives:
+        expected.remove(step.IRRELEVANT)
+    np.testing.assert_array_equal(np.asarray(kinds), np.repeat(expected, size))
+    by_kind = {step.ASSOCIATED: target, step.IRRELEVANT: negative, step.GENERATED: generated}
+    for kind in expected:
+        np.testing.assert_array_equal(np.asarray(images[kinds == kind]), np.asarray(by_kind[kind]))
+    pairs = step.with_source(target, images)
+    assert pairs.shape == (count * size, 8, 8, 6)
+    np.testing.assert_array_equal(np.asarray(pairs[-size:, ..., :3]), np.asarray(target))
+    with pytest.raises(ValueError, match="candidate scheme"):
+        step.candidate_batch("some", None, target, negative, generated, use_negatives)
+
+
 def test_same_result_on_one_and_two_devices():
     assert jax.device_count() >= 2, "conftest.py asks XLA for two host devices"
     config = tiny_config()
@@ -125,6 +222,35 @@ def test_mse_only_leaves_discriminators_alone():
     assert_trees_close(new_states.domain.params, states.domain.params, atol=0)
     assert int(new_states.domain.step) == 0
     assert set(metrics) == {"c_mse", "converter_loss", "mse", "grad_norm/converter", "finite"}
+
+
+def test_warmup_config_is_the_runs_mse_only_step():
+    config = tiny_config(mse_weight=2.0)
+    warmup = step.warmup_config(config)
+    assert (warmup.loss.real_fake_weight, warmup.loss.domain_weight) == (0.0, 0.0)
+    assert warmup.loss.mse_weight == 2.0 and warmup.model == config.model
+    assert config.loss.real_fake_weight == 0.5  # The run's own config is left as it was.
+    new_states, metrics = run(warmup, jax.devices()[:1], random_batch())
+    assert int(new_states.converter.step) == 1 and int(new_states.real_fake.step) == 0
+    assert "c_real_fake" not in metrics
+
+
+def test_flip_augmentation_keeps_the_drawn_candidates():
+    """The jitter takes a key of its own: on mirror-symmetric images, which a flip leaves as
+    they are, the step with flips is exactly the step without (same candidates drawn)."""
+    plain, flipped = tiny_config(), tiny_config()
+    flipped.dataset.flip = True
+    half = random_batch()
+    symmetric = {
+        k: np.concatenate([v[:, :, :32], v[:, :, :32][:, :, ::-1]], 2) for k, v in half.items()
+    }
+    states, metrics = run(plain, jax.devices()[:1], symmetric)
+    states_flipped, metrics_flipped = run(flipped, jax.devices()[:1], symmetric)
+    assert_trees_close(states_flipped, states, atol=0)
+    assert float(metrics_flipped["converter_loss"]) == float(metrics["converter_loss"])
+    _, metrics_asymmetric = run(flipped, jax.devices()[:1], half)
+    _, metrics_plain = run(plain, jax.devices()[:1], half)
+    assert float(metrics_asymmetric["converter_loss"]) != float(metrics_plain["converter_loss"])
 
 
 def test_candidates_drawn_with_equal_probability():

@@ -39,14 +39,27 @@ def tiny_config(data_dir: Path, total_steps: int = 2):
     config.num_sample_images = 4
     config.eval_batch_size = 8
     config.attribute_classifier_steps = 5  # The judge's path, not its accuracy.
+    config.eval_every_steps = 2  # Validation at step 2 (a multiple, and the last), not 1.
     return config
+
+
+def read_rows(workdir: Path) -> tuple[list[dict], list[dict]]:
+    """metrics.jsonl's training rows and periodic validation rows."""
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    validation = [row for row in rows if any(key.startswith("val/") for key in row)]
+    return [row for row in rows if row not in validation], validation
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     workdir = root / "workdir"
-    results = train.train_and_evaluate(tiny_config(root / "tfds"), str(workdir))
+    judges = []  # Every time the attribute judge is loaded.
+    load_judge = evaluate.load_judge
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate, "load_judge", lambda *a: judges.append(a) or load_judge(*a))
+        results = train.train_and_evaluate(tiny_config(root / "tfds"), str(workdir))
+    assert len(judges) == 2  # Once for the training run's validations, once for the final one.
     return workdir, root, results
 
 
@@ -55,8 +68,12 @@ def test_main_job_writes_every_file(run):
     config = json.loads((workdir / "config.json").read_text())
     assert config["total_steps"] == 2 and config["model"]["width"] == 1 / 32
 
-    logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    logged, validation = read_rows(workdir)
     assert [entry["step"] for entry in logged] == [1, 2]
+    assert [entry["step"] for entry in validation] == [2]
+    for key in ("rmse", "cssim", "retrieval_top1", "retrieval_top5", "cat", "att", "seconds"):
+        assert np.isfinite(validation[0][f"val/{key}"]), key
+    assert 0 <= validation[0]["val/retrieval_top1"] <= validation[0]["val/retrieval_top5"] <= 1
     for key in (
         "d_real_fake_loss",
         "d_domain_loss",
@@ -80,17 +97,32 @@ def test_main_job_writes_every_file(run):
     # dummy_data has an attributes table, so the user-study proxies are there too.
     for key in ("cat", "att", "realism_fd", "cat_ceiling", "att_ceiling"):
         assert np.isfinite(saved[key]), key
+    # Product retrieval among the test products: needs no labels.
+    for key in ("retrieval_top1", "retrieval_top5", "retrieval_chance_top1"):
+        assert 0 <= saved[key] <= 1, key
+    gallery = saved["retrieval_gallery_size"]
+    assert gallery > 0 and saved["retrieval_chance_top5"] == pytest.approx(
+        min(5, gallery) / gallery
+    )
+    assert {"retrieval_top1", "retrieval_top5"} <= saved["baselines"]["mean_product"].keys()
     assert saved == json.loads(json.dumps(results))
     examples = np.load(workdir / "eval" / "examples.npz")
     assert examples["generated"].shape == examples["target"].shape
     assert examples["generated"].dtype == np.uint8 and len(examples["image_id"]) > 0
 
 
+def test_validation_runs_every_n_steps_and_at_the_last():
+    due = [n for n in range(1, 8) if train.validation_due(n, every=3, num_steps=7)]
+    assert due == [3, 6, 7]
+    assert not any(train.validation_due(n, every=0, num_steps=7) for n in range(1, 8))
+
+
 def test_rerun_resumes_from_latest_checkpoint(run, tmp_path):
     workdir, root, _ = run
     results = train.train_and_evaluate(tiny_config(root / "tfds", total_steps=3), str(workdir))
-    logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    logged, validation = read_rows(workdir)
     assert [entry["step"] for entry in logged] == [1, 2, 3]  # Steps 1-2 were not run again.
+    assert [entry["step"] for entry in validation] == [2, 3]  # 3: the last, not a multiple.
     assert results["step"] == 3
     step, converter, config = checkpoints.restore_network(workdir / "checkpoints")
     assert step == 3 and int(converter.step) == 3 and config.total_steps == 3
@@ -108,6 +140,9 @@ def test_retrieval_baseline_answers_with_training_products(run):
     results = evaluate.evaluate(str(workdir), "test", method="retrieval")
     assert results["eval_method"] == "retrieval" and results["num_images"] > 0
     assert results["method"] == retrieval.METHOD_NAME  # Not the converter run's name.
+    # The test products ranked by the DD-score.
+    assert 0 <= results["retrieval_top1"] <= results["retrieval_top5"] <= 1
+    assert results["retrieval_gallery_size"] > 0
     examples = np.load(workdir / "eval" / "examples.npz")
     # Every answer is a real product image, so it is the target of some training photo.
     config = tiny_config(workdir.parent / "tfds")
@@ -181,3 +216,16 @@ def test_unwritable_workdir_is_one_clear_line(run, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: Not a directory")
     assert "Traceback" not in result.stderr
+
+
+def test_warmup_steps_train_the_converter_alone_first(tmp_path):
+    config = tiny_config(tmp_path / "data")
+    config.loss.mse_weight = 1.0
+    config.loss.warmup_steps = 1
+    config.eval_every_steps = 0
+    config.attribute_classifier_steps = 0
+    workdir = train.train(config, str(tmp_path / "workdir"))
+    rows, _ = read_rows(Path(workdir))
+    assert [row["step"] for row in rows] == [1, 2]
+    assert "d_real_fake_loss" not in rows[0] and "c_mse" in rows[0]
+    assert {"d_real_fake_loss", "d_domain_loss", "c_real_fake"} <= set(rows[1])
