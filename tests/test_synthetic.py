@@ -34,7 +34,15 @@ def test_public_vocabularies():
     assert len(synthetic.CATEGORIES) >= 4
     assert len(synthetic.COLORS) >= 8
     assert len(synthetic.PATTERNS) >= 5 and synthetic.PATTERNS[0] == "solid"
-    assert set(synthetic.SIZES) == {"small", "full"}
+    assert set(synthetic.SIZES) == {"small", "medium", "full"}
+
+
+def test_medium_plan_keeps_the_archive_photos_per_product():
+    products = synthetic.plan("medium", seed=0)
+    counts = np.array([p.num_photos for p in products])
+    assert (len(products), counts.sum()) == (2400, 18928)
+    assert counts.min() >= 3 and counts.max() <= 12
+    assert abs(counts.sum() / len(products) - 68820 / 8726) < 0.01
 
 
 def test_full_plan_has_the_public_archive_counts():
