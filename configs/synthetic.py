@@ -1,14 +1,15 @@
 """python -m pldt_jax.main --config=configs/synthetic.py --workdir=workdirs/synthetic
 
 The embedded default: the paper's C+RF+DD at 1/8 width on the medium synthetic LookBook
-(2,400 products, built on first use), trained and evaluated on a 2-core CPU in about 7 minutes
-(6 min 46 s measured, data included), with retrieval and the attribute proxies. Departures from the paper, each for a CPU budget of 4,000
-steps instead of its 16k, each measured in docs/quality.md and each a config option whose
-paper setting stays available (configs/lookbook.py has none of them):
+(2,400 products, built on first use), trained and evaluated on a 2-core CPU in about 7
+minutes (6 min 46 s measured, data included), with retrieval and the attribute proxies.
+Departures from the paper, each for a CPU budget of 4,000 steps instead of its 16k, each
+measured in docs/quality.md and each a config option whose paper setting stays available
+(configs/lookbook.py has none of them):
 - model.upsample = 'resize': nearest-neighbour x2 + 3x3 convolution in the decoder instead
   of 5x5 stride-2 transposed convolutions, whose uneven overlap drew the dotted texture;
 - loss.warmup_steps = 2500: the first 2,500 steps train the converter on the mean-square
-  term alone (a third of the cost of a full step), then the two discriminators join;
+  term alone (about half the cost of a full step), then the two discriminators join;
 - loss.mse_weight = 100: the mean-square term stays beside the discriminators (as pix2pix
   keeps its L1 term), without which the adversarial game has not left its noisy start by then;
 - Adam at 5e-4 instead of SGD at 2e-4;
