@@ -57,7 +57,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -447,11 +447,30 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     )
 
 
+class Reference(NamedTuple):
+    """The judge's reading of what generated images are held against: the true products of a
+    split (its predictions and features) and the real reference images (their features)."""
+
+    true_predicted: dict[str, np.ndarray]
+    true_features: np.ndarray
+    features: np.ndarray
+
+
+def read_reference(
+    classifier: Classifier, truth: input_pipeline.SplitArrays, real_reference_images: np.ndarray
+) -> Reference:
+    """`Reference` of a split and reference images; the same for every scoring of that split,
+    so the training loop's periodic validation reads it once."""
+    true_predicted, true_features = predict(classifier, truth.target)
+    return Reference(true_predicted, true_features, predict(classifier, real_reference_images)[1])
+
+
 def proxy_metrics(
     classifier: Classifier | None,
     generated: np.ndarray,
     truth: input_pipeline.SplitArrays,
-    real_reference_images: np.ndarray,
+    real_reference_images: np.ndarray | None,
+    reference: Reference | None = None,
 ) -> dict[str, float]:
     """The user-study proxies for `generated` (uint8, one image per example of `truth`).
 
@@ -460,7 +479,8 @@ def proxy_metrics(
     the same for the true product images of these examples: `cat_ceiling`,
     `att_ceiling`, `att_strict_ceiling`, `realism_fd_ceiling`. Also `num_labelled`. Empty
     without a classifier, without known labels, or when the targets are not product
-    images ('product_to_human').
+    images ('product_to_human'). `reference`, `read_reference` of `truth` and the reference
+    images, saves reading them again (`real_reference_images` is then not needed).
     """
     if len(generated) != len(truth):
         raise ValueError(f"{len(generated)} generated images for {len(truth)} examples.")
@@ -471,17 +491,17 @@ def proxy_metrics(
         logging.warning("No attribute proxies for %s: the targets are photos.", truth.direction)
         return {}
     predicted, generated_features = predict(classifier, generated)
-    true_predicted, true_features = predict(classifier, truth.target)
-    _, reference = predict(classifier, real_reference_images)
+    if reference is None:
+        reference = read_reference(classifier, truth, real_reference_images)
     results = _accuracies(predicted, labels)
-    ceiling = _accuracies(true_predicted, labels)
+    ceiling = _accuracies(reference.true_predicted, labels)
     results |= {
         f"{key}_ceiling": value
         for key, value in ceiling.items()
         if key in ("cat", "att", "att_strict")
     }
-    results["realism_fd"] = frechet_distance(generated_features, reference)
-    results["realism_fd_ceiling"] = frechet_distance(true_features, reference)
+    results["realism_fd"] = frechet_distance(generated_features, reference.features)
+    results["realism_fd_ceiling"] = frechet_distance(reference.true_features, reference.features)
     results["num_labelled"] = int(
         np.logical_or.reduce([labels[name] >= 0 for name in NUM_CLASSES]).sum()
     )

@@ -121,10 +121,12 @@ def score_answers(
     judge: attributes.Classifier | None = None,
     reference_images: np.ndarray | None = None,
     retrieval_scores: np.ndarray | None = None,
+    judge_reference: attributes.Reference | None = None,
 ) -> dict[str, Any]:
     """Every score of uint8 answers, one per example of the split: RMSE, C-SSIM, retrieval
     (by `retrieval_scores` if given, else by the answers' distance to the split's products)
-    and, with a judge, the attribute proxies against `reference_images` (training products)."""
+    and, with a judge, the attribute proxies against `reference_images` (training products;
+    or their `judge_reference`, read once by a caller that scores the split again and again)."""
     results = score(answers, split.target, batch_size)
     results["spread_ratio"] = metrics.spread_ratio(answers, split.target)
     if retrieval_scores is None:
@@ -132,7 +134,9 @@ def score_answers(
     else:
         results |= retrieval_results(split, scores=retrieval_scores)
     if judge is not None:
-        results |= attributes.proxy_metrics(judge, answers, split, reference_images)
+        results |= attributes.proxy_metrics(
+            judge, answers, split, reference_images, judge_reference
+        )
     return results
 
 
@@ -142,11 +146,15 @@ def score_converter(
     batch_size: int,
     judge: attributes.Classifier | None = None,
     reference_images: np.ndarray | None = None,
+    judge_reference: attributes.Reference | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """(`score_answers` of the converter's outputs, those uint8 outputs) on a split: the
     scoring of the final evaluation and of the training loop's periodic validation."""
     generated = generate_split(converter, split, batch_size)
-    return score_answers(generated, split, batch_size, judge, reference_images), generated
+    results = score_answers(
+        generated, split, batch_size, judge, reference_images, judge_reference=judge_reference
+    )
+    return results, generated
 
 
 def mean_target_baseline(

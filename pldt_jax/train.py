@@ -20,7 +20,16 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from pldt_jax import checkpoints, evaluate, images, input_pipeline, logs, prepare, step
+from pldt_jax import (
+    attributes,
+    checkpoints,
+    evaluate,
+    images,
+    input_pipeline,
+    logs,
+    prepare,
+    step,
+)
 from pldt_jax import config as config_lib
 
 
@@ -219,10 +228,12 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
     # Periodic validation: the chief scores the converter on the sample split, already
     # loaded; the attribute judge is loaded (or trained and cached) once, here.
     validate_every = config.eval_every_steps
-    catalogue, judge = None, None
+    catalogue, judge, judge_reference = None, None, None
     if validate_every > 0 and is_chief:
         catalogue = input_pipeline.products(train_split)
         judge = evaluate.load_judge(config, catalogue)
+        if judge is not None:  # What every validation compares with, read once.
+            judge_reference = attributes.read_reference(judge, sample_split, catalogue.image)
         logging.info(
             "Validation every %d steps on the %d %s photos (%d products).",
             validate_every,
@@ -242,7 +253,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
             sample_split,
             config.eval_batch_size,
             judge,
-            catalogue.image,
+            judge_reference=judge_reference,
         )
         seconds = time.time() - start
         log.scalars(step_number, validation_scalars(results, seconds))

@@ -163,6 +163,19 @@ def test_proxy_metrics_of_true_images_reach_the_ceiling(trained):
     assert attributes.proxy_metrics(None, images, split, images) == {}
 
 
+def test_proxy_metrics_with_the_reference_read_once_are_the_same(trained, monkeypatch):
+    classifier, (images, labels) = trained
+    split = toy_split(images, labels)
+    blurry = images // 2 + 100
+    direct = attributes.proxy_metrics(classifier, blurry, split, images[:32])
+    reference = attributes.read_reference(classifier, split, images[:32])
+    read = []
+    predict = attributes.predict
+    monkeypatch.setattr(attributes, "predict", lambda c, x: read.append(len(x)) or predict(c, x))
+    assert attributes.proxy_metrics(classifier, blurry, split, None, reference) == direct
+    assert read == [len(blurry)]  # Only the generated images are read again.
+
+
 SOLID, H_STRIPES, V_STRIPES, DOTS, CHECKS, LOGO = (
     attributes.PATTERNS.index(p)
     for p in ("solid", "horizontal-stripes", "vertical-stripes", "dots", "checks", "logo")
