@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import jaxlib
 import ml_collections
 import numpy as np
+from tables import format_table
 from xla_profile import format_profile, profile_ops
 
 from pldt_jax import config as config_lib
@@ -153,22 +154,6 @@ def environment() -> dict[str, Any]:
     }
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
-    """A Markdown table of `rows` under (key, heading) `columns`; floats to 4 significant digits."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return "-" if value is None else str(value)
-
-    lines = [
-        "| " + " | ".join(heading for _, heading in columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
-    lines += ["| " + " | ".join(cell(row.get(key)) for key, _ in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def write_json(path: str | None, report: dict[str, Any]) -> None:
     if path:
         Path(path).write_text(json.dumps(report, indent=2) + "\n")
@@ -202,6 +187,41 @@ def matmul_rate(dtype: jnp.dtype, size: int, repeats: int = 10) -> float:
     dot = jax.jit(jnp.dot)
     wall, _ = step_seconds(lambda _: dot(a, b).block_until_ready(), repeats, warmup=2)
     return 2 * size**3 / statistics.median(wall)
+
+
+def matmul_reference(size: int | None = None) -> dict[str, Any]:
+    """The chip's measured dense matmul rate, the reference for "fraction of peak": bfloat16
+    8192² on an accelerator, float32 2048² on the CPU (labelled so); `size` overrides."""
+    platform_name = jax.devices()[0].platform
+    dtype = jnp.float32 if platform_name == "cpu" else jnp.bfloat16
+    size = size or (2048 if platform_name == "cpu" else 8192)
+    name = jnp.dtype(dtype).name
+    return {
+        "dtype": name,
+        "size": size,
+        "tflops": matmul_rate(dtype, size) / 1e12,
+        "label": f"measured dense {name} matmul rate ({platform_name})",
+    }
+
+
+def fraction_of_matmul_rate(row: dict[str, Any], matmul: dict[str, Any]) -> float:
+    """One device's achieved FLOP/s in a timed step over `matmul_reference`'s rate."""
+    return row["flops_per_device"] / row["step_ms_median"] * 1e3 / (matmul["tflops"] * 1e12)
+
+
+def jax_environment() -> dict[str, Any]:
+    """`environment()` with the JAX side: versions, backend, device kind and count."""
+    device = jax.devices()[0]
+    return environment() | {
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "backend": device.platform,
+        "device_kind": device.device_kind,
+        "device_count": jax.device_count(),
+        # Set, it turns compile_s into the time to load the compiled step from disk.
+        "compilation_cache_dir": jax.config.jax_compilation_cache_dir,
+    }
 
 
 def peak_memory() -> tuple[int, str]:
@@ -351,7 +371,10 @@ def benchmark_case(
         name = f"{implementation}_{config.model.dtype}_batch{config.batch_size}"
         trace_dir = os.path.join(profile_dir, name)
         run = functools.partial(run_step, 0)
-        profile = {"profile": profile_ops(run, profile_steps, trace_dir, compiled.as_text())}
+        try:
+            profile = {"profile": profile_ops(run, profile_steps, trace_dir, compiled.as_text())}
+        except Exception as error:  # No profiler on this machine: the timings still count.
+            profile = {"profile_error": f"{type(error).__name__}: {error}"[:300]}
     return {
         "strided_conv": implementation,
         "dtype": config.model.dtype,
@@ -421,21 +444,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             )
 
     # After the steps, so that the device's peak memory is theirs.
-    device = jax.devices()[0]
-    on_cpu = device.platform == "cpu"
-    matmul_dtype = jnp.float32 if on_cpu else jnp.bfloat16
-    matmul_size = args.matmul_size or (2048 if on_cpu else 8192)
-    rate = matmul_rate(matmul_dtype, matmul_size)
-    matmul = {
-        "dtype": jnp.dtype(matmul_dtype).name,
-        "size": matmul_size,
-        "tflops": rate / 1e12,
-        "label": f"measured dense {jnp.dtype(matmul_dtype).name} matmul rate ({device.platform})",
-    }
+    matmul = matmul_reference(args.matmul_size)
     for row in rows:
-        row["fraction_of_matmul_rate"] = (
-            row["flops_per_device"] / row["step_ms_median"] * 1e3 / rate
-        )
+        row["fraction_of_matmul_rate"] = fraction_of_matmul_rate(row, matmul)
+    device = jax.devices()[0]
     print(
         f"jax {jax.__version__} on {device.platform} ({device.device_kind}, {jax.device_count()} "
         f"device(s)); {matmul['label']}: {matmul['tflops']:.3g} TFLOP/s; "
@@ -465,17 +477,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(format_profile(row["profile"]))
     report = {
         "harness": "jax",
-        "environment": environment()
-        | {
-            "jax": jax.__version__,
-            "jaxlib": jaxlib.__version__,
-            "flax": flax.__version__,
-            "backend": device.platform,
-            "device_kind": device.device_kind,
-            "device_count": jax.device_count(),
-            # Set, it turns compile_s into the time to load the compiled step from disk.
-            "compilation_cache_dir": jax.config.jax_compilation_cache_dir,
-        },
+        "environment": jax_environment(),
         "matmul_reference": matmul,
         "results": rows,
     }

@@ -279,6 +279,30 @@ def torch_batch(config: ml_collections.ConfigDict, device: torch.device) -> dict
     return {key: torch.from_numpy(value).to(device) for key, value in arrays.items()}
 
 
+def select_device(name: str | None = None) -> torch.device:
+    """`name` (cpu, cuda), default cuda where there is one; on a GPU, cuDNN's autotuner (the
+    shapes are fixed) and TF32 matmuls, XLA's default precision there."""
+    device = torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def torch_environment(device: torch.device) -> dict[str, Any]:
+    """`environment()` with the torch side: version, device, threads."""
+    return environment() | {
+        "torch": torch.__version__,
+        "device": device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+    }
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -485,11 +509,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     config = configured(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # Fixed shapes: let cuDNN pick its fastest kernels.
-        torch.set_float32_matmul_precision("high")  # TF32, as XLA's default precision on GPUs.
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    device = select_device(args.device)
+    name = device_name(device)
     print(
         f"torch {torch.__version__} on {name} ({torch.get_num_threads()} threads); "
         f"load average {load_average()}"
@@ -537,13 +558,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(format_table(check, (("source", "count"), ("gflop", "GFLOP"), ("ratio", "ratio"))))
     report = {
         "harness": "torch",
-        "environment": environment()
-        | {
-            "torch": torch.__version__,
-            "device": name,
-            "torch_threads": torch.get_num_threads(),
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-        },
+        "environment": torch_environment(device),
         "flop_counts": {str(b): c for b, c in flop_counts.items()},
         "flop_check": {str(b): c for b, c in checks.items()},
         "results": rows,
