@@ -25,6 +25,11 @@ from jax import lax
 Array = jax.Array
 
 IMPLEMENTATIONS = ("auto", "native", "subpixel")
+# What 'auto' stands for on each JAX backend: the implementation measured faster on the whole
+# training step, by benchmarks/step_benchmark.py (CPU) and benchmarks/gpu_suite.py (GPU), whose
+# report says whether the measurement agrees with this table; docs/performance.md has the
+# figures. 'gpu' is 'native' until the suite has run on a GPU. Other backends: 'native'.
+AUTO_IMPLEMENTATION = {"cpu": "subpixel", "gpu": "native"}
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -114,17 +119,13 @@ def conv_subpixel(
 
 
 def resolve_implementation(implementation: str, backend: str | None = None) -> str:
-    """The implementation 'auto' stands for on `backend` (default: `jax.default_backend()`).
-
-    CPU: 'subpixel', measured faster than 'native' on the whole training step (see
-    docs/performance.md). Elsewhere: 'native', on the assumption that cuDNN and TPUs handle
-    strided convolutions well; not measured (no GPU was available).
-    """
+    """The implementation 'auto' stands for on `backend` (default: `jax.default_backend()`):
+    `AUTO_IMPLEMENTATION`'s entry, 'native' for a backend it does not name."""
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     if implementation != "auto":
         return implementation
-    return "subpixel" if (backend or jax.default_backend()) == "cpu" else "native"
+    return AUTO_IMPLEMENTATION.get(backend or jax.default_backend(), "native")
 
 
 class _StridedConv(nn.Module):
