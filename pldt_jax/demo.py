@@ -16,12 +16,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
 from pldt_jax import images, logs, prepare, search
 
 NUM_EXAMPLES = 12  # Test photos offered to pick from, each of another product.
+MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads on the page; a phone photo is 3-12 MB.
 
 
 # What a handler returns: the status line, the photo as the model sees it, the generated
@@ -29,7 +31,9 @@ NUM_EXAMPLES = 12  # Test photos offered to pick from, each of another product.
 Outputs = tuple[str, Any, Any, list, list]
 
 
-def example_photos(config: Any, count: int = NUM_EXAMPLES) -> list[tuple[np.ndarray, str]]:
+def example_photos(
+    config: ml_collections.ConfigDict, count: int = NUM_EXAMPLES
+) -> list[tuple[np.ndarray, str]]:
     """Up to `count` (photo, caption) of the run's evaluation split, one per product; none
     when that dataset is not on this machine (the page then offers uploads only)."""
     name = config.dataset.eval_split
@@ -167,11 +171,13 @@ def main(argv: Sequence[str]) -> None:
     logs.quiet_library_logs()
     FLAGS = flags.FLAGS
     try:
+        search.check_catalogue(FLAGS.catalogue)
         import gradio  # noqa: F401
+    except search.SearchError as error:
+        sys.exit(f"error: {error}")
     except ImportError:
         sys.exit('error: the demo needs Gradio: pip install ".[demo]"')
     try:
-        search.check_catalogue(FLAGS.catalogue)
         model = search.load_model(FLAGS.workdir)
         catalogue, _ = search.load_catalogue(FLAGS.workdir, model, FLAGS.catalogue)
     except search.USER_ERRORS as error:
@@ -183,7 +189,8 @@ def main(argv: Sequence[str]) -> None:
         page.launch(
             server_name="127.0.0.1",
             server_port=FLAGS.port,
-            ssr_mode=False,
+            ssr_mode=False,  # Gradio's server-side rendering would need Node.js.
+            max_file_size=MAX_UPLOAD,
         )
     except OSError as error:  # Gradio's message when the port is taken.
         sys.exit(f"error: {error}")

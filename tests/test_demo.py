@@ -177,3 +177,24 @@ def test_page_in_a_real_browser(chromium, server, tmp_path):
         assert process.poll() is None
     finally:
         browser.quit()
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("--port=0", "--port=0"),
+        ("--catalogue=shop_that_is_not_there", "--catalogue must be one of"),
+        ("--workdir=EMPTY", "no checkpoint"),
+    ],
+)
+def test_command_line_bad_arguments_are_one_line(tiny_run, tmp_path, argument, message):
+    pytest.importorskip("gradio", reason="the demo extra is not installed: pip install '.[demo]'")
+    arguments = {"--workdir": str(tiny_run)}
+    name, value = argument.split("=")
+    arguments[name] = str(tmp_path) if value == "EMPTY" else value
+    command = [sys.executable, "-m", "pldt_jax.demo", *(f"{k}={v}" for k, v in arguments.items())]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, result.stderr
+    assert "Traceback" not in result.stderr
