@@ -80,12 +80,12 @@ def hit_rates(results: dict) -> dict[str, float]:
     return rates
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--photos", type=int, default=200, help="photos timed per catalogue")
     parser.add_argument("--scratch", default="/tmp/search_benchmark")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     workdir, scratch = Path(args.workdir), Path(args.scratch)
     shutil.rmtree(workdir / search.CACHE_DIR, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
