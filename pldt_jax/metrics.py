@@ -126,7 +126,19 @@ def retrieval_distances(
     may be uint8 or float in [0, 255] (the mean-product baseline). Computed in blocks of
     query_block x gallery_block pairs so memory stays bounded for a big catalogue.
     """
-    queries, gallery = retrieval_features(queries_uint8), retrieval_features(gallery_uint8)
+    return feature_distances(
+        retrieval_features(queries_uint8),
+        retrieval_features(gallery_uint8),
+        query_block,
+        gallery_block,
+    )
+
+
+def feature_distances(
+    queries: np.ndarray, gallery: np.ndarray, query_block: int = 128, gallery_block: int = 128
+) -> np.ndarray:
+    """`retrieval_distances` from `retrieval_features` computed beforehand, so that a search
+    over a big catalogue downscales the catalogue once, not once per query."""
     out = np.empty((len(queries), len(gallery)), np.float32)
     for q in range(0, len(queries), query_block):
         for g in range(0, len(gallery), gallery_block):

@@ -1,7 +1,7 @@
-"""Smoke runs of benchmarks/step_benchmark.py and benchmarks/torch_twin.py at tiny sizes.
+"""Smoke runs of the benchmarks at tiny sizes: step harness, PyTorch twin, convolutions, search.
 
-Not timings: they check that both harnesses run end to end and report every field, so the
-commands in docs/performance.md keep working.
+Not timings: they check that the harnesses run end to end and report every field, so the
+commands in docs/performance.md and README.md keep working.
 """
 
 import importlib.util
@@ -148,6 +148,25 @@ def test_strided_conv_benchmark_times_every_layer(load_benchmark, capsys):
     assert len(layers) == 2 * 9 and len(set(layers)) == 9
     assert {row[1] for row in rows[1:]} == {"native", "subpixel"}
     assert all(float(row[2]) >= 0 and float(row[3]) > 0 for row in rows[1:])
+
+
+def test_search_benchmark_reports_every_figure(load_benchmark, tiny_run, tmp_path, capsys):
+    bench = load_benchmark("search_benchmark")
+    bench.main(["--workdir", str(tiny_run), "--photos", "2", "--scratch", str(tmp_path)])
+    report = json.loads(capsys.readouterr().out)
+    for name in ("test", "train", "folder"):
+        catalogue = report[f"catalogue_{name}"]
+        assert catalogue["products"] > 0 and catalogue["first_load_s"] > 0
+    for name in ("test", "train"):
+        assert (
+            0
+            < report[f"demo_answer_ms_{name}"]["median"]
+            <= report[f"demo_answer_ms_{name}"]["p90"]
+        )
+    found = report["search_all_test_photos"]
+    assert found["photos"] == len(list((tmp_path / "photos").iterdir()))
+    assert found["by_distance_top1"] == pytest.approx(found["evaluation_retrieval_top1"])
+    assert found["by_distance_top5"] == pytest.approx(found["evaluation_retrieval_top5"])
 
 
 def test_benchmarks_import_without_tensorflow_datasets():
