@@ -171,7 +171,7 @@ def check_loss_config(config: ml_collections.ConfigDict) -> None:
 
 @contextlib.contextmanager
 def statistics_discarded(*models: nn.Module) -> Iterator[None]:
-    """Batch statistics in training mode, running averages restored afterwards (as step.py)."""
+    """Batch statistics in training mode, running averages restored afterwards (as train_step)."""
     buffers = [b for model in models for b in model.buffers()]
     saved = [b.clone() for b in buffers]
     try:

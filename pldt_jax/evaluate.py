@@ -27,32 +27,14 @@ from absl import app, flags, logging
 from pldt_jax import (
     attributes,
     checkpoints,
-    images,
+    inference,
     input_pipeline,
     logs,
     metrics,
     prepare,
     retrieval,
 )
-from pldt_jax.images import to_float
-from pldt_jax.step import TrainState
-
-
-@jax.jit
-def generate(converter: TrainState, source: jax.Array) -> jax.Array:
-    """uint8 photos -> generated product images in [-1, 1], batch norm in inference mode."""
-    variables = {"params": converter.params, "batch_stats": converter.batch_stats}
-    return converter.apply_fn(variables, to_float(source), train=False)
-
-
-def generate_split(
-    converter: TrainState, split: input_pipeline.SplitArrays, batch_size: int
-) -> np.ndarray:
-    """Generated images for every source of the split, as uint8 like a saved product image."""
-    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
-    return np.concatenate(
-        [images.to_uint8(np.asarray(generate(converter, batch["source"]))) for batch in batches]
-    )
+from pldt_jax.train_step import TrainState
 
 
 def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[str, float]:
@@ -150,7 +132,7 @@ def score_converter(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """(`score_answers` of the converter's outputs, those uint8 outputs) on a split: the
     scoring of the final evaluation and of the training loop's periodic validation."""
-    generated = generate_split(converter, split, batch_size)
+    generated = inference.generate_split(converter, split, batch_size)
     results = score_answers(
         generated, split, batch_size, judge, reference_images, judge_reference=judge_reference
     )

@@ -20,13 +20,12 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from pldt_jax.config import ConfigError
+from pldt_jax.config import DIRECTIONS, ON_DEVICE_SETTINGS, ConfigError
 from pldt_jax.images import to_float
 
 IMAGE_KEYS = ("source", "target", "negative")
 ATTRIBUTE_KEYS = ("category", "color", "pattern", "pattern_color")
 INT_KEYS = ("product_id", "negative_product_id", "image_id", *ATTRIBUTE_KEYS)
-DIRECTIONS = ("human_to_product", "product_to_human")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -471,7 +470,6 @@ class DeviceBatches:
         return self._gather(self._images, rows)
 
 
-ON_DEVICE_SETTINGS = ("auto", "on", "off")
 # 'auto' keeps the split on the devices when it takes at most this share of a device's memory.
 ON_DEVICE_MEMORY_SHARE = 0.25
 
@@ -484,6 +482,8 @@ def keep_on_device(setting: str, split: SplitArrays) -> bool:
         raise ConfigError(
             [f"dataset.on_device 'on' needs a single process, this job has {jax.process_count()}"]
         )
+    if setting not in ON_DEVICE_SETTINGS:
+        raise ValueError(f"dataset.on_device must be one of {ON_DEVICE_SETTINGS}, got {setting!r}")
     if setting != "auto":
         return setting == "on"
     if jax.process_count() > 1 or jax.default_backend() == "cpu":

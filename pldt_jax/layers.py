@@ -1,4 +1,7 @@
-"""Strided convolutions of PLDT Table 1, each with a faster sub-pixel form for XLA's CPU backend.
+"""The building blocks both converters and the discriminators share.
+
+The initialisation (`weight_init`, `batch_norm`), filter scaling (`scaled`), and the strided
+convolutions of PLDT Table 1, each with a faster sub-pixel form for XLA's CPU backend.
 
 XLA's CPU backend is slow on the backward passes of strided convolutions: the kernel gradient of a
 transposed ("fractionally-strided") convolution takes 10-115x its forward pass on the decoder's
@@ -22,10 +25,29 @@ import numpy as np
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
+from pldt_jax.config import STRIDED_CONVS
+
 Array = jax.Array
 
-IMPLEMENTATIONS = ("auto", "native", "subpixel")
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+# Table 1: weights drawn from N(0, 0.02); batch norm scale from N(1, 0.02) as DCGAN.
+weight_init = nn.initializers.normal(stddev=0.02)
+
+
+def scaled(filters: int, width: float) -> int:
+    """A filter count times `width`, rounded, at least 1: small models of the same structure."""
+    return max(1, round(filters * width))
+
+
+def batch_norm(train: bool, dtype) -> nn.BatchNorm:
+    """Batch norm as DCGAN's: momentum 0.9, scale drawn from N(1, 0.02)."""
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        dtype=dtype,
+        scale_init=lambda key, shape, dtype: 1.0 + 0.02 * jax.random.normal(key, shape, dtype),
+    )
 
 
 def _same_pad_before(k: int, s: int) -> int:
@@ -120,8 +142,8 @@ def resolve_implementation(implementation: str, backend: str | None = None) -> s
     docs/performance.md). Elsewhere: 'native', on the assumption that cuDNN and TPUs handle
     strided convolutions well; not measured (no GPU was available).
     """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if implementation not in STRIDED_CONVS:
+        raise ValueError(f"implementation must be one of {STRIDED_CONVS}, got {implementation!r}")
     if implementation != "auto":
         return implementation
     return "subpixel" if (backend or jax.default_backend()) == "cpu" else "native"
@@ -227,9 +249,6 @@ class DownConv(_StridedConv):
                 precision=self.precision,
             )
         return y if bias is None else y + bias
-
-
-UPSAMPLINGS = ("transposed", "resize")
 
 
 class ResizeUpConv(nn.Module):

@@ -17,17 +17,17 @@ class RunLog:
             self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
             self.tensorboard = SummaryWriter(workdir)
 
-    def scalars(self, step_number: int, values: dict[str, float]) -> None:
+    def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
             return
-        self.jsonl.write(json.dumps({"step": step_number, **values}) + "\n")
+        self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
         self.jsonl.flush()
         for name, value in values.items():
-            self.tensorboard.add_scalar(name, value, step_number)
+            self.tensorboard.add_scalar(name, value, step)
 
-    def image(self, step_number: int, name: str, picture: np.ndarray) -> None:
+    def image(self, step: int, name: str, picture: np.ndarray) -> None:
         if self.enabled:
-            self.tensorboard.add_image(name, picture, step_number, dataformats="HWC")
+            self.tensorboard.add_image(name, picture, step, dataformats="HWC")
 
     def close(self) -> None:
         if self.enabled:

@@ -14,18 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-import numpy as np
 from absl import app, flags, logging
 
-from pldt_jax import checkpoints, evaluate, images, logs
-from pldt_jax.step import TrainState
-
-
-def convert_image(converter: TrainState, path: Path, resolution: int) -> np.ndarray:
-    """One photo -> its generated product image, uint8 (R, R, 3)."""
-    photo = images.load_and_preprocess(path, resolution)
-    generated = evaluate.generate(converter, photo[None])
-    return images.to_uint8(np.asarray(generated[0]))
+from pldt_jax import checkpoints, images, inference, logs
 
 
 def plan(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
@@ -54,7 +45,7 @@ def sample(workdir: str, input_path: str, output_path: str) -> list[tuple[Path, 
     failures = []
     for photo, target in jobs:
         try:
-            product = convert_image(converter, photo, config.resolution)
+            product = inference.convert_image(converter, photo, config.resolution)
         except images.ImageError as error:
             failures.append((photo, str(error)))
             continue

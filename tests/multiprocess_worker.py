@@ -15,7 +15,7 @@ import numpy as np
 from flax import traverse_util
 
 from pldt_jax import config as config_lib
-from pldt_jax import input_pipeline, step
+from pldt_jax import input_pipeline, sharding, train_step
 
 NUM_STEPS = 2
 NUM_EXAMPLES = 16
@@ -76,13 +76,13 @@ def main(port: int, num_processes: int, process_id: int, output: str) -> None:
         process_count=jax.process_count(),
         as_uint8=True,
     )
-    mesh = step.create_mesh()
+    mesh = sharding.create_mesh()
     init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
-    states = step.init_states(config, init_rng, NUM_STEPS, mesh)
-    train_step = step.jit_train_step(config, mesh)
-    for step_number in range(1, NUM_STEPS + 1):
-        batch = step.global_batch(next(batches), mesh)
-        states, _ = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
+    states = train_step.create_replicated_states(config, init_rng, NUM_STEPS, mesh)
+    step_fn = train_step.sharded_train_step(config, mesh)
+    for step in range(1, NUM_STEPS + 1):
+        batch = sharding.global_batch(next(batches), mesh)
+        states, _ = step_fn(states, batch, jax.random.fold_in(step_rng, step))
 
     if jax.process_index() == 0:
         networks = {

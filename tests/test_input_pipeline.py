@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pldt_jax import config as config_lib
-from pldt_jax import images, step
+from pldt_jax import images, sharding
 from pldt_jax import input_pipeline as ip
 
 RES = 4
@@ -225,7 +225,7 @@ def test_shuffle_deterministic_and_new_each_epoch(split):
     np.testing.assert_array_equal(unshuffled[1], np.arange(20))
 
 
-@pytest.mark.parametrize("direction", ip.DIRECTIONS)
+@pytest.mark.parametrize("direction", config_lib.DIRECTIONS)
 def test_negatives_of_another_product(split, direction):
     oriented = ip.orient(split, direction)
     iterator = ip.BatchIterator(oriented, 4, seed=0, as_uint8=True)
@@ -331,27 +331,27 @@ def test_create_train_iterator_from_config(split):
 @pytest.mark.parametrize("redraw", [True, False])
 def test_device_batches_equal_host_batches_and_are_sharded(split, redraw):
     """Gathered on the (two, see conftest) devices: the host's batches, split over the mesh."""
-    mesh = step.create_mesh()
+    mesh = sharding.create_mesh()
     assert mesh.size == 2
     host = ip.BatchIterator(split, 4, seed=3, redraw_negatives=redraw, as_uint8=True)
     device = ip.DeviceBatches(
         ip.BatchIterator(split, 4, seed=3, redraw_negatives=redraw, as_uint8=True),
-        step.replicated(mesh),
-        step.batch_sharding(mesh),
+        sharding.replicated(mesh),
+        sharding.batch_sharding(mesh),
     )
     assert device.steps_per_epoch == host.steps_per_epoch
     for _ in range(7):  # Across the epoch boundary (5 batches per epoch).
         want, got = next(host), next(device)
         for name, pixels in want.items():
             assert got[name].dtype == np.uint8
-            assert got[name].sharding == step.batch_sharding(mesh)
+            assert got[name].sharding == sharding.batch_sharding(mesh)
             assert [s.data.shape[0] for s in got[name].addressable_shards] == [2, 2]
             np.testing.assert_array_equal(np.asarray(got[name]), pixels)
     # The position is the wrapped iterator's, so a restore continues the same batches.
     restored = ip.DeviceBatches(
         ip.BatchIterator(split, 4, seed=3, redraw_negatives=redraw, as_uint8=True),
-        step.replicated(mesh),
-        step.batch_sharding(mesh),
+        sharding.replicated(mesh),
+        sharding.batch_sharding(mesh),
     )
     restored.set_state(device.get_state())
     np.testing.assert_array_equal(np.asarray(next(restored)["source"]), next(host)["source"])

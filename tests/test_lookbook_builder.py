@@ -60,7 +60,7 @@ def test_builds_dummy_data_without_tensorflow(dummy_sources):
     assert "tensorflow" not in sys.modules
 
 
-@pytest.mark.parametrize("direction", input_pipeline.DIRECTIONS)
+@pytest.mark.parametrize("direction", config_lib.DIRECTIONS)
 def test_load_splits_equal_the_fully_decoded_sources(dummy_config, dummy_sources, direction):
     """Product images read encoded and decoded once give the same splits as decoding all."""
     config = dummy_config.copy_and_resolve_references()

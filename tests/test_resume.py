@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from test_multiprocess import free_port, one_device_per_process_env
 
-from pldt_jax import checkpoints, step, train
+from pldt_jax import checkpoints, train, train_step
 from pldt_jax.config import default_config
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
 
@@ -68,15 +68,15 @@ def command(workdir: Path, values: dict) -> list[str]:
     ]
 
 
-def final_states(workdir: Path, config) -> step.States:
-    like = step.create_states(config, jax.random.key(0), TOTAL_STEPS)
+def final_states(workdir: Path, config) -> train_step.States:
+    like = train_step.create_states(config, jax.random.key(0), TOTAL_STEPS)
     with checkpoints.create_manager(workdir / "checkpoints") as manager:
         found, states, _ = checkpoints.restore(manager, like)
     assert found == TOTAL_STEPS
     return states
 
 
-def assert_bitwise_equal(a: step.States, b: step.States) -> None:
+def assert_bitwise_equal(a: train_step.States, b: train_step.States) -> None:
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
@@ -239,9 +239,9 @@ def test_skip_mode_skips_and_counts_non_finite_steps(reference):
     train.train_and_evaluate(config, str(workdir))
     logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [entry["skipped_steps"] for entry in logged] == [1, 2]
-    like = step.create_states(config, jax.random.key(0), 2)
+    like = train_step.create_states(config, jax.random.key(0), 2)
     with checkpoints.create_manager(workdir / "checkpoints") as manager:
         _, states, _ = checkpoints.restore(manager, like)
     init_key = jax.random.split(jax.random.key(config.seed))[0]
-    init = jax.jit(lambda key: step.create_states(config, key, 2))(init_key)  # As train.py.
+    init = jax.jit(lambda key: train_step.create_states(config, key, 2))(init_key)  # As train.py.
     assert_bitwise_equal(states, init)  # Every step was skipped: nothing changed.
