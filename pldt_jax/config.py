@@ -141,7 +141,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
     """
     # Imported here, not at the top: the networks, the step and the benchmarks use this module
     # on machines without the dataset package.
-    from pldt_jax_datasets.lookbook.lookbook_dataset_builder import SOURCES, SPLITS
+    from pldt_jax_datasets.lookbook.lookbook_dataset_builder import SOURCES
+    from pldt_jax_datasets.lookbook.pairing import SPLITS
 
     defaults = default_config()
     default_paths = list(_paths(defaults))

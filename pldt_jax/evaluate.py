@@ -25,14 +25,15 @@ import numpy as np
 from absl import app, flags, logging
 
 from pldt_jax import (
+    attribute_classifier,
     attributes,
     checkpoints,
     inference,
-    input_pipeline,
     logs,
     metrics,
     prepare,
     retrieval,
+    split_arrays,
 )
 from pldt_jax.train_step import TrainState
 
@@ -49,15 +50,15 @@ def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[s
     return {"rmse": float(rmse.mean()), "cssim": float(cssim.mean()), "num_images": len(rmse)}
 
 
-def product_gallery(split: input_pipeline.SplitArrays) -> tuple[np.ndarray, np.ndarray]:
+def product_gallery(split: split_arrays.SplitArrays) -> tuple[np.ndarray, np.ndarray]:
     """The retrieval gallery of a split: its distinct product images (sorted by id) and,
     per example, the row of its true product in them."""
-    products = input_pipeline.products(split)
+    products = split_arrays.products(split)
     return products.image, np.searchsorted(products.product_id, split.product_id)
 
 
 def retrieval_results(
-    split: input_pipeline.SplitArrays,
+    split: split_arrays.SplitArrays,
     queries: np.ndarray | None = None,
     scores: np.ndarray | None = None,
 ) -> dict[str, float]:
@@ -82,14 +83,14 @@ def retrieval_results(
 
 
 def load_judge(
-    config: ml_collections.ConfigDict, catalogue: input_pipeline.Products
-) -> attributes.Classifier | None:
+    config: ml_collections.ConfigDict, catalogue: split_arrays.Products
+) -> attribute_classifier.Classifier | None:
     """The attribute judge of the training products `catalogue` (trained once per dataset and
     cached beside it); None when `attribute_classifier_steps` is 0, when nothing is labelled,
     or for 'product_to_human' (it judges product images; the outputs are photos)."""
     if config.attribute_classifier_steps <= 0 or config.dataset.direction != "human_to_product":
         return None
-    return attributes.load_or_train_classifier(
+    return attribute_classifier.load_or_train_classifier(
         os.path.join(prepare.get_builder(config).data_dir, "attribute_classifier"),
         catalogue,
         steps=config.attribute_classifier_steps,
@@ -98,9 +99,9 @@ def load_judge(
 
 def score_answers(
     answers: np.ndarray,
-    split: input_pipeline.SplitArrays,
+    split: split_arrays.SplitArrays,
     batch_size: int,
-    judge: attributes.Classifier | None = None,
+    judge: attribute_classifier.Classifier | None = None,
     reference_images: np.ndarray | None = None,
     retrieval_scores: np.ndarray | None = None,
     judge_reference: attributes.Reference | None = None,
@@ -124,9 +125,9 @@ def score_answers(
 
 def score_converter(
     converter: TrainState,
-    split: input_pipeline.SplitArrays,
+    split: split_arrays.SplitArrays,
     batch_size: int,
-    judge: attributes.Classifier | None = None,
+    judge: attribute_classifier.Classifier | None = None,
     reference_images: np.ndarray | None = None,
     judge_reference: attributes.Reference | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
@@ -140,16 +141,16 @@ def score_converter(
 
 
 def mean_target_baseline(
-    train: input_pipeline.SplitArrays,
-    catalogue: input_pipeline.Products,
-    split: input_pipeline.SplitArrays,
+    train: split_arrays.SplitArrays,
+    catalogue: split_arrays.Products,
+    split: split_arrays.SplitArrays,
     batch_size: int,
 ) -> tuple[str, dict[str, float]]:
     """The trivial baseline: always answer the mean training target; (its name, its scores).
 
     Photo to product: the mean of the training products, each once ('mean_product'). Product
     to photo (PLDT Fig. 6): the mean training photo ('mean_photo'). `catalogue` is
-    `input_pipeline.products(train)`, which the caller already has.
+    `split_arrays.products(train)`, which the caller already has.
     """
     if train.direction == "human_to_product":
         name, targets = "mean_product", catalogue.image
@@ -164,7 +165,7 @@ def mean_target_baseline(
 
 
 def write_examples(
-    workdir: str | os.PathLike, split: input_pipeline.SplitArrays, generated: np.ndarray, count: int
+    workdir: str | os.PathLike, split: split_arrays.SplitArrays, generated: np.ndarray, count: int
 ) -> None:
     """The first `count` photos of the split with their outputs, for the results report."""
     path = os.path.join(workdir, "eval", "examples.npz")
@@ -206,7 +207,7 @@ def evaluate(
         raise ValueError(f"evaluation method must be 'converter' or 'retrieval', got {method!r}")
     splits = prepare.load_splits(config, [split_name, "train"])
     split, train = splits[split_name], splits["train"]
-    catalogue = input_pipeline.products(train)  # The training products, once.
+    catalogue = split_arrays.products(train)  # The training products, once.
     # The user-study stand-in: only where attributes are known (synthetic LookBook).
     judge = load_judge(config, catalogue)
     if method == "retrieval":

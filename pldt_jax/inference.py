@@ -10,9 +10,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from pldt_jax import images, input_pipeline
+from pldt_jax import images, input_pipeline, split_arrays
 from pldt_jax.images import to_float
 from pldt_jax.train_step import TrainState
+from pldt_jax_datasets.lookbook.preprocessing import load_and_preprocess
 
 
 @jax.jit
@@ -23,10 +24,10 @@ def generate(converter: TrainState, source: jax.Array) -> jax.Array:
 
 
 def generate_split(
-    converter: TrainState, split: input_pipeline.SplitArrays, batch_size: int
+    converter: TrainState, split: split_arrays.SplitArrays, batch_size: int
 ) -> np.ndarray:
     """Generated images for every source of the split, as uint8 like a saved product image."""
-    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
+    batches = input_pipeline.eval_batches(split, batch_size)
     return np.concatenate(
         [images.to_uint8(np.asarray(generate(converter, batch["source"]))) for batch in batches]
     )
@@ -35,6 +36,6 @@ def generate_split(
 def convert_image(converter: TrainState, path: Path, resolution: int) -> np.ndarray:
     """One photo file -> its generated product image, uint8 (R, R, 3); the photo is preprocessed
     exactly like a training photo."""
-    photo = images.load_and_preprocess(path, resolution)
+    photo = load_and_preprocess(path, resolution)
     generated = generate(converter, photo[None])
     return images.to_uint8(np.asarray(generated[0]))

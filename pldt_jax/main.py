@@ -10,8 +10,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pldt_jax import checkpoints, logs, prepare, train
-from pldt_jax import config as config_lib
+from pldt_jax import errors, logs, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.", required=True)
@@ -57,13 +56,7 @@ def main(argv: Sequence[str]) -> None:
     except train.TrainingInterrupted as stop:
         logging.warning("%s", stop)
         sys.exit(128 + stop.signum)
-    except (
-        checkpoints.CheckpointError,
-        config_lib.ConfigError,
-        prepare.DatasetMissingError,
-        prepare.LookBookArchiveError,
-        train.NonFiniteError,
-    ) as error:
+    except errors.Error as error:
         sys.exit(f"error: {error}")
     except OSError as error:
         # Unwritable work dir, full disk: earlier checkpoints are untouched (Orbax only

@@ -17,6 +17,7 @@ import jax
 from absl import app, flags, logging
 
 from pldt_jax import checkpoints, images, inference, logs
+from pldt_jax_datasets.lookbook.preprocessing import ImageError
 
 
 def plan(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
@@ -46,7 +47,7 @@ def sample(workdir: str, input_path: str, output_path: str) -> list[tuple[Path, 
     for photo, target in jobs:
         try:
             product = inference.convert_image(converter, photo, config.resolution)
-        except images.ImageError as error:
+        except ImageError as error:
             failures.append((photo, str(error)))
             continue
         images.save_png(product, target)
@@ -59,7 +60,7 @@ def main(argv: Sequence[str]) -> None:
     logs.quiet_library_logs()
     try:
         failures = sample(flags.FLAGS.workdir, flags.FLAGS.input, flags.FLAGS.output)
-    except (checkpoints.CheckpointError, FileNotFoundError, images.ImageError) as error:
+    except (checkpoints.CheckpointError, FileNotFoundError, ImageError) as error:
         sys.exit(f"error: {error}")
     if failures:
         lines = "\n".join(f"  {path}: {reason}" for path, reason in failures)

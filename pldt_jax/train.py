@@ -31,6 +31,7 @@ from pldt_jax import (
     logs,
     prepare,
     sharding,
+    split_arrays,
     train_step,
 )
 from pldt_jax import config as config_lib
@@ -156,10 +157,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
 
     splits = prepare.load_splits(config, ["train", config.dataset.sample_split])
     train_split, sample_split = splits["train"], splits[config.dataset.sample_split]
-    samples = next(
-        iter(input_pipeline.eval_batches(sample_split, config.num_sample_images, as_uint8=True))
-    )
-    batches = input_pipeline.create_train_iterator(config, train_split, as_uint8=True)
+    samples = next(iter(input_pipeline.eval_batches(sample_split, config.num_sample_images)))
+    batches = input_pipeline.create_train_iterator(config, train_split)
     num_steps = train_step.total_steps(config, batches.steps_per_epoch)
 
     mesh = sharding.create_mesh()
@@ -227,7 +226,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
     validate_every = config.eval_every_steps
     catalogue, judge, judge_reference = None, None, None
     if validate_every > 0 and is_chief:
-        catalogue = input_pipeline.products(train_split)
+        catalogue = split_arrays.products(train_split)
         judge = evaluate.load_judge(config, catalogue)
         if judge is not None:  # What every validation compares with, read once.
             judge_reference = attributes.read_reference(judge, sample_split, catalogue.image)

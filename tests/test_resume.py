@@ -16,7 +16,7 @@ from test_multiprocess import free_port, one_device_per_process_env
 
 from pldt_jax import checkpoints, train, train_step
 from pldt_jax.config import default_config
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets import lookbook
 
 DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
 FAULTY_SAVE_WORKER = Path(__file__).with_name("faulty_save_worker.py")

@@ -13,14 +13,14 @@ from pldt_jax import (
     checkpoints,
     evaluate,
     images,
-    input_pipeline,
     prepare,
     retrieval,
     sample,
+    split_arrays,
     train,
 )
 from pldt_jax.config import default_config
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets import lookbook
 
 DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
 
@@ -146,7 +146,7 @@ def test_retrieval_baseline_answers_with_training_products(run):
     examples = np.load(workdir / "eval" / "examples.npz")
     # Every answer is a real product image, so it is the target of some training photo.
     config = tiny_config(workdir.parent / "tfds")
-    train_targets = input_pipeline.load_split(prepare.load_data_sources(config)["train"]).target
+    train_targets = split_arrays.load_split(prepare.load_data_sources(config)["train"]).target
     for answer in examples["generated"]:
         assert (train_targets == answer).all(axis=(1, 2, 3)).any()
 
