@@ -15,27 +15,28 @@ baseline), reported as `retrieval_top1` / `retrieval_top5` beside their chance l
 
 import json
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from pldt_jax import (
     attribute_classifier,
     attributes,
     checkpoints,
+    errors,
     inference,
-    logs,
     metrics,
     prepare,
     retrieval,
     split_arrays,
 )
+from pldt_jax.config import EVAL_METHODS
 from pldt_jax.train_step import TrainState
+from pldt_jax_datasets.lookbook.pairing import SPLITS
 
 
 def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[str, float]:
@@ -203,8 +204,10 @@ def evaluate(
     step, converter, config = checkpoints.restore_network(checkpoint_dir, "converter", device)
     split_name = split_name or config.dataset.eval_split
     method = method or config.eval_method
-    if method not in ("converter", "retrieval"):
-        raise ValueError(f"evaluation method must be 'converter' or 'retrieval', got {method!r}")
+    if split_name not in SPLITS:
+        raise errors.Error(f"unknown split {split_name!r}; expected one of {SPLITS}")
+    if method not in EVAL_METHODS:
+        raise errors.Error(f"unknown evaluation method {method!r}; expected one of {EVAL_METHODS}")
     splits = prepare.load_splits(config, [split_name, "train"])
     split, train = splits[split_name], splits["train"]
     catalogue = split_arrays.products(train)  # The training products, once.
@@ -260,16 +263,10 @@ def evaluate(
     return results
 
 
-def main(argv: Sequence[str]) -> None:
-    del argv
-    logs.quiet_library_logs()
-    evaluate(flags.FLAGS.workdir, flags.FLAGS.split, flags.FLAGS.method)
-
-
 if __name__ == "__main__":
+    from pldt_jax import cli
+
     flags.DEFINE_string("workdir", None, "Work dir of a training run.", required=True)
-    flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
-    flags.DEFINE_enum(
-        "method", None, ["converter", "retrieval"], "Default: the config's eval_method."
-    )
-    app.run(main)
+    flags.DEFINE_enum("split", None, SPLITS, "Default: the config's eval_split.")
+    flags.DEFINE_enum("method", None, EVAL_METHODS, "Default: the config's eval_method.")
+    cli.run(lambda argv: evaluate(flags.FLAGS.workdir, flags.FLAGS.split, flags.FLAGS.method))

@@ -5,6 +5,7 @@ import logging
 import os
 
 import numpy as np
+from absl import logging as absl_logging
 from tensorboardX import SummaryWriter
 
 
@@ -35,13 +36,24 @@ class RunLog:
             self.tensorboard.close()
 
 
-def quiet_library_logs() -> None:
-    """Orbax and TFDS narrate every file they touch at INFO; keep their warnings only."""
-    noisy = ("/orbax/", "/tensorflow_datasets/", "/etils/")
+# Where the log lines come from that tell a user nothing: Orbax and TFDS narrate every file they
+# touch at INFO; TFDS warns that OpenCV is not installed and that a folder it is about to fill
+# has no dataset_info.json; JAX tells at INFO that there is no TPU.
+LIBRARY_PATHS = ("/orbax/", "/tensorflow_datasets/", "/etils/", "/jax/_src/xla_bridge.py")
 
-    def keep(record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or not any(
-            part in record.pathname for part in noisy
-        )
 
-    logging.getLogger("absl").addFilter(keep)
+def _from_a_library_and_not_an_error(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.ERROR and any(p in record.pathname for p in LIBRARY_PATHS)
+
+
+def _keep(record: logging.LogRecord) -> bool:
+    return not _from_a_library_and_not_an_error(record)
+
+
+def quiet_library_logs(verbosity: int = 0) -> None:
+    """Leaves out the libraries' log lines below ERROR (`LIBRARY_PATHS`), unless `verbosity` (absl's
+    --verbosity, -v) is 1 or more; their errors always show, and so does everything of pldt_jax."""
+    handler = absl_logging.get_absl_handler()
+    handler.removeFilter(_keep)
+    if verbosity < 1:
+        handler.addFilter(_keep)

@@ -8,16 +8,16 @@ only lets the (one-time) build run apart from training.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import ml_collections
 import tensorflow_datasets as tfds
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from pldt_jax import errors, logs, split_arrays
+from pldt_jax import config as config_lib
+from pldt_jax import errors, split_arrays
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
 from pldt_jax_datasets.lookbook.archive import LookBookError
 from pldt_jax_datasets.lookbook.pairing import SPLITS
@@ -87,19 +87,18 @@ def load_splits(
 
 
 def main(argv: Sequence[str], config: ml_collections.ConfigDict) -> None:
-    logs.quiet_library_logs()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        builder = ensure_prepared(config)
-    except DatasetError as error:
-        sys.exit(f"error: {error}")
+    del argv  # No positional arguments (cli.run refuses them).
+    # The device count only matters to training's batch split: any count will do here.
+    config_lib.validate(config, device_count=1)
+    builder = ensure_prepared(config)
     sizes = ", ".join(f"{split} {builder.info.splits[split].num_examples}" for split in SPLITS)
     print(f"LookBook {builder.builder_config.name} in {Path(builder.data_dir)}: {sizes} examples")
 
 
 if __name__ == "__main__":
+    from pldt_jax import cli
+
     # Defined here, not at import: `pldt_jax.main` imports this module and has its own --config.
     _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
     flags.mark_flags_as_required(["config"])
-    app.run(lambda argv: main(argv, _CONFIG.value))
+    cli.run(lambda argv: main(argv, _CONFIG.value))

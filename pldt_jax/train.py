@@ -33,6 +33,7 @@ from pldt_jax import (
     sharding,
     split_arrays,
     train_step,
+    workdir_lock,
 )
 from pldt_jax import config as config_lib
 from pldt_jax.train_step import TrainState
@@ -139,19 +140,34 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def create_workdir(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """Checks the config, then creates the work dir (if needed); its absolute path."""
+    config_lib.validate(config, jax.device_count())
+    workdir = os.path.abspath(workdir)
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    return workdir
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates."""
-    workdir = train(config, workdir)
-    # Training's splits and states are released by now: evaluation loads its own.
-    return evaluate.evaluate(workdir, config.dataset.eval_split)
+    """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates;
+    the work dir stays held (`workdir_lock`) until both are done."""
+    workdir = create_workdir(config, workdir)
+    with workdir_lock.hold(workdir):
+        train_locked(config, workdir)
+        # Training's splits and states are released by now: evaluation loads its own.
+        return evaluate.evaluate(workdir, config.dataset.eval_split)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> str:
     """Trains per the config in `workdir`, resuming if it holds a checkpoint; its absolute path."""
-    config_lib.validate(config, jax.device_count())
-    workdir = os.path.abspath(workdir)
+    workdir = create_workdir(config, workdir)
+    with workdir_lock.hold(workdir):
+        return train_locked(config, workdir)
+
+
+def train_locked(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """`train` in a work dir made by `create_workdir` and held by `workdir_lock.hold`."""
     is_chief = jax.process_index() == 0
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     if is_chief:
         write_config(workdir, config)
 

@@ -4,6 +4,7 @@ run that was never interrupted; non-finite steps stop the run or are skipped."""
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,7 +144,10 @@ def latest_complete_step(workdir: Path) -> int | None:
         return manager.latest_step()
 
 
-def test_kill_during_a_save_keeps_the_last_complete_checkpoint(reference):
+def test_second_training_refused_then_kill_during_a_save_keeps_the_last_checkpoint(reference):
+    """A run stuck in the save of checkpoint 5 holds its work dir: the same command started
+    again refuses in one line and leaves it alone. Killed with kill -9 halfway through the
+    save, it keeps checkpoint 4, and the rerun (the work dir free again) resumes from it."""
     root, values, expected = reference
     workdir, marker = root / "killed_in_save", root / "save_started"
     process = subprocess.Popen(
@@ -151,6 +155,15 @@ def test_kill_during_a_save_keeps_the_last_complete_checkpoint(reference):
     )
     try:
         wait_for(marker, process)
+        second = subprocess.run(
+            command(workdir, values), capture_output=True, text=True, timeout=300
+        )
+        assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"error: {workdir} is in use by another training (process {process.pid} on "
+            f"{socket.gethostname()}); wait until it ends, or give another --workdir"
+        )
+        assert process.poll() is None  # The first run goes on (here: stays in its save).
         process.kill()
         process.communicate(timeout=60)
     finally:
