@@ -42,12 +42,9 @@ class RunLog:
 LIBRARY_PATHS = ("/orbax/", "/tensorflow_datasets/", "/etils/", "/jax/_src/xla_bridge.py")
 
 
-def _from_a_library_and_not_an_error(record: logging.LogRecord) -> bool:
-    return record.levelno < logging.ERROR and any(p in record.pathname for p in LIBRARY_PATHS)
-
-
 def _keep(record: logging.LogRecord) -> bool:
-    return not _from_a_library_and_not_an_error(record)
+    """Everything of pldt_jax, and the libraries' errors."""
+    return record.levelno >= logging.ERROR or not any(p in record.pathname for p in LIBRARY_PATHS)
 
 
 def quiet_library_logs(verbosity: int = 0) -> None:
