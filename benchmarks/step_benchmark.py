@@ -45,7 +45,7 @@ from tables import format_table
 from xla_profile import format_profile, profile_ops
 
 from pldt_jax import config as config_lib
-from pldt_jax import step
+from pldt_jax import sharding, train_step
 from pldt_jax.layers import resolve_implementation
 
 SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024)
@@ -233,12 +233,12 @@ def peak_memory() -> tuple[int, str]:
 
 
 def compile_step(
-    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, states: step.States
+    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, states: train_step.States
 ) -> tuple[Any, dict[str, float]]:
     """The compiled step, with lowering and compile seconds and XLA's cost and memory analyses."""
     batch = random_batch(config.batch_size, config.resolution)
     start = time.perf_counter()
-    lowered = step.jit_train_step(config, mesh).lower(states, batch, jax.random.key(0))
+    lowered = train_step.sharded_train_step(config, mesh).lower(states, batch, jax.random.key(0))
     lowered_at = time.perf_counter()
     compiled = lowered.compile()
     done = time.perf_counter()
@@ -261,10 +261,10 @@ def compile_step(
 
 def xla_flops(config: ml_collections.ConfigDict) -> float:
     """FLOPs of one step, all devices, by XLA's cost analysis, without running it."""
-    mesh = step.create_mesh()
-    states = jax.eval_shape(lambda key: step.create_states(config, key, 1), jax.random.key(0))
+    mesh = sharding.create_mesh()
+    states = jax.eval_shape(lambda key: train_step.create_states(config, key, 1), jax.random.key(0))
     states = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=step.replicated(mesh)), states
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.replicated(mesh)), states
     )
     return compile_step(config, mesh, states)[1]["flops"]
 
@@ -321,10 +321,10 @@ def conv_dot_flops(config: ml_collections.ConfigDict) -> int:
 
     XLA's total minus this is the elementwise work (batch norm, activations, optimizer).
     """
-    states = jax.eval_shape(lambda key: step.create_states(config, key, 1), jax.random.key(0))
+    states = jax.eval_shape(lambda key: train_step.create_states(config, key, 1), jax.random.key(0))
     shape = (config.batch_size, config.resolution, config.resolution, 3)
     batch = {key: jax.ShapeDtypeStruct(shape, jnp.uint8) for key in IMAGE_KEYS}
-    closed = jax.make_jaxpr(step.make_train_step(config))(states, batch, jax.random.key(0))
+    closed = jax.make_jaxpr(train_step.make_train_step(config))(states, batch, jax.random.key(0))
     return _jaxpr_flops(closed.jaxpr)
 
 
@@ -340,22 +340,24 @@ def benchmark_case(
     With `profile_dir`, then traces `profile_steps` more steps into a subdirectory of it named
     after the case and adds the per-op breakdown (`xla_profile.profile_ops`) as 'profile'.
     """
-    mesh = step.create_mesh()
+    mesh = sharding.create_mesh()
     if config.batch_size % mesh.size:
         raise ValueError(f"batch {config.batch_size} does not split over {mesh.size} devices")
     load_before = load_average()
     # Initial weights from the 'rbg' generator: the same N(0, 0.02), but XLA's CPU backend
     # compiles it in a fraction of the time threefry takes. The step's own keys stay default.
     states = jax.jit(
-        lambda key: step.create_states(config, key, warmup + steps),
-        out_shardings=step.replicated(mesh),
+        lambda key: train_step.create_states(config, key, warmup + steps),
+        out_shardings=sharding.replicated(mesh),
     )(jax.random.key(config.seed, impl="rbg"))
     compiled, info = compile_step(config, mesh, states)
     batch = jax.device_put(
-        random_batch(config.batch_size, config.resolution), step.batch_sharding(mesh)
+        random_batch(config.batch_size, config.resolution), sharding.batch_sharding(mesh)
     )
     keys = list(
-        jax.device_put(jax.random.split(jax.random.key(1), warmup + steps), step.replicated(mesh))
+        jax.device_put(
+            jax.random.split(jax.random.key(1), warmup + steps), sharding.replicated(mesh)
+        )
     )
     carry = [states]
 

@@ -1,7 +1,7 @@
 """The PLDT training step in PyTorch, timed like `step_benchmark.py`, and a FLOP check against XLA.
 
 Why: a reference for the JAX step's speed on the same machine. The twin has the same three
-networks (PLDT Table 1 times --width, N(0, 0.02) init) and the same update as `pldt_jax.step`:
+networks (PLDT Table 1 times --width, N(0, 0.02) init) and the same update as `pldt_jax.train_step`:
 each sample's candidate drawn from {associated, irrelevant, generated}; the converter runs
 forward once, its output detached for the real/fake and then the domain discriminator update
 (BCE with logits); then the converter's update against the updated discriminators with the
@@ -171,7 +171,7 @@ def check_loss_config(config: ml_collections.ConfigDict) -> None:
 
 @contextlib.contextmanager
 def statistics_discarded(*models: nn.Module) -> Iterator[None]:
-    """Batch statistics in training mode, running averages restored afterwards (as step.py)."""
+    """Batch statistics in training mode, running averages restored afterwards (as train_step)."""
     buffers = [b for model in models for b in model.buffers()]
     saved = [b.clone() for b in buffers]
     try:

@@ -13,13 +13,14 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from pldt_jax import errors
 from pldt_jax.config import default_config
-from pldt_jax.step import States, TrainState, create_states
+from pldt_jax.train_step import States, TrainState, create_states
 
 NETWORKS = ("converter", "real_fake", "domain")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(errors.Error):
     """No usable checkpoint where one was expected."""
 
 

@@ -10,6 +10,23 @@ from typing import Any
 
 import ml_collections
 
+from pldt_jax import errors
+
+# The allowed values of every setting that takes one of a few, in one place: `validate` checks
+# them and the code that branches on a setting names them in its errors. The dataset's own
+# (`dataset.source`, the splits) come from the dataset package, in `validate`.
+DIRECTIONS = ("human_to_product", "product_to_human")  # dataset.direction
+ON_DEVICE_SETTINGS = ("auto", "on", "off")  # dataset.on_device
+RESOLUTIONS = (64, 128)  # resolution: the image sizes the networks are built for
+CONVERTERS = ("dcgan", "resnet")  # model.converter
+DTYPES = ("float32", "bfloat16")  # model.dtype
+STRIDED_CONVS = ("auto", "native", "subpixel")  # model.strided_conv (layers.py)
+UPSAMPLINGS = ("transposed", "resize")  # model.upsample
+CONVERTER_LOSSES = ("non_saturating", "paper")  # loss.converter_loss
+CANDIDATE_SCHEMES = ("sampled", "all")  # loss.candidates
+OPTIMIZERS = ("sgd", "adam")  # optimizer.name
+EVAL_METHODS = ("converter", "retrieval")  # eval_method
+
 
 def default_config() -> ml_collections.ConfigDict:
     """The PLDT paper's setup (section 5.2) on the real LookBook at 64 px."""
@@ -100,7 +117,7 @@ def default_config() -> ml_collections.ConfigDict:
     return config
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.Error):
     """A config that cannot run; the message lists every problem, one per line."""
 
     def __init__(self, problems: list[str]):
@@ -122,13 +139,10 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
     values against what the code accepts: a bad value would otherwise surface as a
     traceback from deep inside JAX, or after the dataset was built.
     """
-    # Imported here: the choices live beside the code that implements them, and this
-    # module stays importable without JAX.
-    from pldt_jax.input_pipeline import DIRECTIONS, ON_DEVICE_SETTINGS
-    from pldt_jax.layers import IMPLEMENTATIONS, UPSAMPLINGS
-    from pldt_jax.models import SUPPORTED_RESOLUTIONS
-    from pldt_jax.step import CANDIDATE_SCHEMES
-    from pldt_jax_datasets.lookbook.lookbook_dataset_builder import SOURCES, SPLITS
+    # Imported here, not at the top: the networks, the step and the benchmarks use this module
+    # on machines without the dataset package.
+    from pldt_jax_datasets.lookbook.lookbook_dataset_builder import SOURCES
+    from pldt_jax_datasets.lookbook.pairing import SPLITS
 
     defaults = default_config()
     default_paths = list(_paths(defaults))
@@ -163,15 +177,15 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "dataset.on_device": ON_DEVICE_SETTINGS,
         "dataset.sample_split": SPLITS,
         "dataset.eval_split": SPLITS,
-        "resolution": SUPPORTED_RESOLUTIONS,
-        "model.converter": ("dcgan", "resnet"),
-        "model.dtype": ("float32", "bfloat16"),
-        "model.strided_conv": IMPLEMENTATIONS,
+        "resolution": RESOLUTIONS,
+        "model.converter": CONVERTERS,
+        "model.dtype": DTYPES,
+        "model.strided_conv": STRIDED_CONVS,
         "model.upsample": UPSAMPLINGS,
-        "loss.converter_loss": ("non_saturating", "paper"),
+        "loss.converter_loss": CONVERTER_LOSSES,
         "loss.candidates": CANDIDATE_SCHEMES,
-        "optimizer.name": ("sgd", "adam"),
-        "eval_method": ("converter", "retrieval"),
+        "optimizer.name": OPTIMIZERS,
+        "eval_method": EVAL_METHODS,
     }
     for path, allowed in choices.items():
         if path in values and values[path] not in allowed:

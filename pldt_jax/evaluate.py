@@ -15,44 +15,28 @@ baseline), reported as `retrieval_top1` / `retrieval_top5` beside their chance l
 
 import json
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from pldt_jax import (
+    attribute_classifier,
     attributes,
     checkpoints,
-    images,
-    input_pipeline,
-    logs,
+    errors,
+    inference,
     metrics,
     prepare,
     retrieval,
+    split_arrays,
 )
-from pldt_jax.images import to_float
-from pldt_jax.step import TrainState
-
-
-@jax.jit
-def generate(converter: TrainState, source: jax.Array) -> jax.Array:
-    """uint8 photos -> generated product images in [-1, 1], batch norm in inference mode."""
-    variables = {"params": converter.params, "batch_stats": converter.batch_stats}
-    return converter.apply_fn(variables, to_float(source), train=False)
-
-
-def generate_split(
-    converter: TrainState, split: input_pipeline.SplitArrays, batch_size: int
-) -> np.ndarray:
-    """Generated images for every source of the split, as uint8 like a saved product image."""
-    batches = input_pipeline.eval_batches(split, batch_size, as_uint8=True)
-    return np.concatenate(
-        [images.to_uint8(np.asarray(generate(converter, batch["source"]))) for batch in batches]
-    )
+from pldt_jax.config import EVAL_METHODS
+from pldt_jax.train_step import TrainState
+from pldt_jax_datasets.lookbook.pairing import SPLITS
 
 
 def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[str, float]:
@@ -67,15 +51,15 @@ def score(predictions: np.ndarray, truth: np.ndarray, batch_size: int) -> dict[s
     return {"rmse": float(rmse.mean()), "cssim": float(cssim.mean()), "num_images": len(rmse)}
 
 
-def product_gallery(split: input_pipeline.SplitArrays) -> tuple[np.ndarray, np.ndarray]:
+def product_gallery(split: split_arrays.SplitArrays) -> tuple[np.ndarray, np.ndarray]:
     """The retrieval gallery of a split: its distinct product images (sorted by id) and,
     per example, the row of its true product in them."""
-    products = input_pipeline.products(split)
+    products = split_arrays.products(split)
     return products.image, np.searchsorted(products.product_id, split.product_id)
 
 
 def retrieval_results(
-    split: input_pipeline.SplitArrays,
+    split: split_arrays.SplitArrays,
     queries: np.ndarray | None = None,
     scores: np.ndarray | None = None,
 ) -> dict[str, float]:
@@ -100,14 +84,14 @@ def retrieval_results(
 
 
 def load_judge(
-    config: ml_collections.ConfigDict, catalogue: input_pipeline.Products
-) -> attributes.Classifier | None:
+    config: ml_collections.ConfigDict, catalogue: split_arrays.Products
+) -> attribute_classifier.Classifier | None:
     """The attribute judge of the training products `catalogue` (trained once per dataset and
     cached beside it); None when `attribute_classifier_steps` is 0, when nothing is labelled,
     or for 'product_to_human' (it judges product images; the outputs are photos)."""
     if config.attribute_classifier_steps <= 0 or config.dataset.direction != "human_to_product":
         return None
-    return attributes.load_or_train_classifier(
+    return attribute_classifier.load_or_train_classifier(
         os.path.join(prepare.get_builder(config).data_dir, "attribute_classifier"),
         catalogue,
         steps=config.attribute_classifier_steps,
@@ -116,9 +100,9 @@ def load_judge(
 
 def score_answers(
     answers: np.ndarray,
-    split: input_pipeline.SplitArrays,
+    split: split_arrays.SplitArrays,
     batch_size: int,
-    judge: attributes.Classifier | None = None,
+    judge: attribute_classifier.Classifier | None = None,
     reference_images: np.ndarray | None = None,
     retrieval_scores: np.ndarray | None = None,
     judge_reference: attributes.Reference | None = None,
@@ -142,15 +126,15 @@ def score_answers(
 
 def score_converter(
     converter: TrainState,
-    split: input_pipeline.SplitArrays,
+    split: split_arrays.SplitArrays,
     batch_size: int,
-    judge: attributes.Classifier | None = None,
+    judge: attribute_classifier.Classifier | None = None,
     reference_images: np.ndarray | None = None,
     judge_reference: attributes.Reference | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """(`score_answers` of the converter's outputs, those uint8 outputs) on a split: the
     scoring of the final evaluation and of the training loop's periodic validation."""
-    generated = generate_split(converter, split, batch_size)
+    generated = inference.generate_split(converter, split, batch_size)
     results = score_answers(
         generated, split, batch_size, judge, reference_images, judge_reference=judge_reference
     )
@@ -158,16 +142,16 @@ def score_converter(
 
 
 def mean_target_baseline(
-    train: input_pipeline.SplitArrays,
-    catalogue: input_pipeline.Products,
-    split: input_pipeline.SplitArrays,
+    train: split_arrays.SplitArrays,
+    catalogue: split_arrays.Products,
+    split: split_arrays.SplitArrays,
     batch_size: int,
 ) -> tuple[str, dict[str, float]]:
     """The trivial baseline: always answer the mean training target; (its name, its scores).
 
     Photo to product: the mean of the training products, each once ('mean_product'). Product
     to photo (PLDT Fig. 6): the mean training photo ('mean_photo'). `catalogue` is
-    `input_pipeline.products(train)`, which the caller already has.
+    `split_arrays.products(train)`, which the caller already has.
     """
     if train.direction == "human_to_product":
         name, targets = "mean_product", catalogue.image
@@ -182,7 +166,7 @@ def mean_target_baseline(
 
 
 def write_examples(
-    workdir: str | os.PathLike, split: input_pipeline.SplitArrays, generated: np.ndarray, count: int
+    workdir: str | os.PathLike, split: split_arrays.SplitArrays, generated: np.ndarray, count: int
 ) -> None:
     """The first `count` photos of the split with their outputs, for the results report."""
     path = os.path.join(workdir, "eval", "examples.npz")
@@ -220,11 +204,13 @@ def evaluate(
     step, converter, config = checkpoints.restore_network(checkpoint_dir, "converter", device)
     split_name = split_name or config.dataset.eval_split
     method = method or config.eval_method
-    if method not in ("converter", "retrieval"):
-        raise ValueError(f"evaluation method must be 'converter' or 'retrieval', got {method!r}")
+    if split_name not in SPLITS:
+        raise errors.Error(f"unknown split {split_name!r}; expected one of {SPLITS}")
+    if method not in EVAL_METHODS:
+        raise errors.Error(f"unknown evaluation method {method!r}; expected one of {EVAL_METHODS}")
     splits = prepare.load_splits(config, [split_name, "train"])
     split, train = splits[split_name], splits["train"]
-    catalogue = input_pipeline.products(train)  # The training products, once.
+    catalogue = split_arrays.products(train)  # The training products, once.
     # The user-study stand-in: only where attributes are known (synthetic LookBook).
     judge = load_judge(config, catalogue)
     if method == "retrieval":
@@ -277,16 +263,10 @@ def evaluate(
     return results
 
 
-def main(argv: Sequence[str]) -> None:
-    del argv
-    logs.quiet_library_logs()
-    evaluate(flags.FLAGS.workdir, flags.FLAGS.split, flags.FLAGS.method)
-
-
 if __name__ == "__main__":
+    from pldt_jax import cli
+
     flags.DEFINE_string("workdir", None, "Work dir of a training run.", required=True)
-    flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
-    flags.DEFINE_enum(
-        "method", None, ["converter", "retrieval"], "Default: the config's eval_method."
-    )
-    app.run(main)
+    flags.DEFINE_enum("split", None, SPLITS, "Default: the config's eval_split.")
+    flags.DEFINE_enum("method", None, EVAL_METHODS, "Default: the config's eval_method.")
+    cli.run(lambda argv: evaluate(flags.FLAGS.workdir, flags.FLAGS.split, flags.FLAGS.method))

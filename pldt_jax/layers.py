@@ -1,4 +1,7 @@
-"""Strided convolutions of PLDT Table 1, each with a faster sub-pixel form for XLA's CPU backend.
+"""The building blocks both converters and the discriminators share.
+
+The initialisation (`weight_init`, `batch_norm`), filter scaling (`scaled`), and the strided
+convolutions of PLDT Table 1, each with a faster sub-pixel form for XLA's CPU backend.
 
 XLA's CPU backend is slow on the backward passes of strided convolutions: the kernel gradient of a
 transposed ("fractionally-strided") convolution takes 10-115x its forward pass on the decoder's
@@ -22,15 +25,34 @@ import numpy as np
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
+from pldt_jax.config import STRIDED_CONVS
+
 Array = jax.Array
 
-IMPLEMENTATIONS = ("auto", "native", "subpixel")
 # What 'auto' stands for on each JAX backend: the implementation measured faster on the whole
 # training step, by benchmarks/step_benchmark.py (CPU) and benchmarks/gpu_suite.py (GPU), whose
 # report says whether the measurement agrees with this table; docs/performance.md has the
 # figures. 'gpu' is 'native' until the suite has run on a GPU. Other backends: 'native'.
 AUTO_IMPLEMENTATION = {"cpu": "subpixel", "gpu": "native"}
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+# Table 1: weights drawn from N(0, 0.02); batch norm scale from N(1, 0.02) as DCGAN.
+weight_init = nn.initializers.normal(stddev=0.02)
+
+
+def scaled(filters: int, width: float) -> int:
+    """A filter count times `width`, rounded, at least 1: small models of the same structure."""
+    return max(1, round(filters * width))
+
+
+def batch_norm(train: bool, dtype) -> nn.BatchNorm:
+    """Batch norm as DCGAN's: momentum 0.9, scale drawn from N(1, 0.02)."""
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        dtype=dtype,
+        scale_init=lambda key, shape, dtype: 1.0 + 0.02 * jax.random.normal(key, shape, dtype),
+    )
 
 
 def _same_pad_before(k: int, s: int) -> int:
@@ -121,8 +143,8 @@ def conv_subpixel(
 def resolve_implementation(implementation: str, backend: str | None = None) -> str:
     """The implementation 'auto' stands for on `backend` (default: `jax.default_backend()`):
     `AUTO_IMPLEMENTATION`'s entry, 'native' for a backend it does not name."""
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if implementation not in STRIDED_CONVS:
+        raise ValueError(f"implementation must be one of {STRIDED_CONVS}, got {implementation!r}")
     if implementation != "auto":
         return implementation
     return AUTO_IMPLEMENTATION.get(backend or jax.default_backend(), "native")
@@ -228,9 +250,6 @@ class DownConv(_StridedConv):
                 precision=self.precision,
             )
         return y if bias is None else y + bias
-
-
-UPSAMPLINGS = ("transposed", "resize")
 
 
 class ResizeUpConv(nn.Module):

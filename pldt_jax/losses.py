@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from pldt_jax.config import CONVERTER_LOSSES
+
 
 def bce_with_logits(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Mean binary cross-entropy, Eq. 2 / Eq. 5, with the sigmoid folded in stably."""
@@ -37,7 +39,7 @@ def converter_adversarial_loss(logits: jax.Array, kind: str, is_generated: jax.A
     elif kind == "paper":
         per_sample = -optax.sigmoid_binary_cross_entropy(logits, jnp.zeros_like(logits))
     else:
-        raise ValueError(f"unknown converter loss {kind!r}; expected 'non_saturating' or 'paper'")
+        raise ValueError(f"unknown converter loss {kind!r}; expected one of {CONVERTER_LOSSES}")
     weights = is_generated.astype(per_sample.dtype)
     return jnp.sum(per_sample * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 

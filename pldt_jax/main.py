@@ -7,11 +7,10 @@ import sys
 from collections.abc import Sequence
 
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from pldt_jax import checkpoints, logs, prepare, train
-from pldt_jax import config as config_lib
+from pldt_jax import cli, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.", required=True)
@@ -28,25 +27,8 @@ flags.DEFINE_integer("process_id", None, "This process's index (with --multihost
 flags.mark_flags_as_required(["config"])
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's parser, but an --config.<key> the config lacks is one line, not a traceback.
-
-    ml_collections raises AttributeError (unknown setting) or KeyError (unknown group)
-    from inside flag parsing, which absl only handles for bad values.
-    """
-    try:
-        return app.parse_flags_with_usage(argv)
-    except (AttributeError, KeyError) as error:
-        # Its text is "'key'\nDid you mean ...?", wrapped in one more exception's repr.
-        cause = error.args[0] if error.args else error
-        text = cause.args[0] if isinstance(cause, KeyError) and cause.args else cause
-        sys.exit(f"error: unknown config key {' '.join(str(text).split())}")
-
-
 def main(argv: Sequence[str]) -> None:
-    logs.quiet_library_logs()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # No positional arguments (cli.run refuses them).
     if FLAGS.multihost:
         jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     logging.info(
@@ -57,19 +39,14 @@ def main(argv: Sequence[str]) -> None:
     except train.TrainingInterrupted as stop:
         logging.warning("%s", stop)
         sys.exit(128 + stop.signum)
-    except (
-        checkpoints.CheckpointError,
-        config_lib.ConfigError,
-        prepare.DatasetMissingError,
-        prepare.LookBookArchiveError,
-        train.NonFiniteError,
-    ) as error:
-        sys.exit(f"error: {error}")
-    except OSError as error:
-        # Unwritable work dir, full disk: earlier checkpoints are untouched (Orbax only
-        # renames a checkpoint into place once it is complete).
-        sys.exit(f"error: {error.strerror or error} ({error.filename or FLAGS.workdir})")
+
+
+def run() -> None:
+    """The command: `main` with every bad argument, unwritable work dir or full disk one line
+    (earlier checkpoints are untouched: Orbax only renames a checkpoint into place once it is
+    complete)."""
+    cli.run(main, path_flag="workdir")
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    run()

@@ -13,36 +13,21 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from pldt_jax.layers import DownConv, ResizeUpConv, UpConv
+from pldt_jax.config import CONVERTERS, RESOLUTIONS
+from pldt_jax.layers import DownConv, ResizeUpConv, UpConv, batch_norm, scaled, weight_init
+from pldt_jax.resnet import ResNetConverter
 
-# Table 1: weights drawn from N(0, 0.02); batch norm scale from N(1, 0.02) as DCGAN.
-weight_init = nn.initializers.normal(stddev=0.02)
-SUPPORTED_RESOLUTIONS = (64, 128)
 LEAK = 0.2
-
-
-def scaled(filters: int, width: float) -> int:
-    return max(1, round(filters * width))
 
 
 def stage_filters(resolution: int, width: float) -> tuple[int, ...]:
     """Filters of the stride-2 stages, from the image side to the 4x4 end."""
-    if resolution not in SUPPORTED_RESOLUTIONS:
-        raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {resolution}")
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}")
     filters = (128, 256, 512, 1024)
     if resolution == 128:
         filters = (64, *filters)
     return tuple(scaled(f, width) for f in filters)
-
-
-def batch_norm(train: bool, dtype) -> nn.BatchNorm:
-    return nn.BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-5,
-        dtype=dtype,
-        scale_init=lambda key, shape, dtype: 1.0 + 0.02 * jax.random.normal(key, shape, dtype),
-    )
 
 
 class ConvTrunk(nn.Module):
@@ -183,11 +168,9 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
             model.upsample,
         )
     elif model.converter == "resnet":
-        from pldt_jax.resnet import ResNetConverter  # resnet.py builds on this module.
-
         converter = ResNetConverter(config.resolution, model.width, dtype, model.strided_conv)
     else:
-        raise ValueError(f"unknown converter {model.converter!r}; expected 'dcgan' or 'resnet'")
+        raise ValueError(f"unknown converter {model.converter!r}; expected one of {CONVERTERS}")
     discriminator = partial(
         Discriminator, config.resolution, model.width, dtype, model.strided_conv
     )

@@ -8,29 +8,30 @@ only lets the (one-time) build run apart from training.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import ml_collections
 import tensorflow_datasets as tfds
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from pldt_jax import input_pipeline, logs
+from pldt_jax import config as config_lib
+from pldt_jax import errors, split_arrays
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets.lookbook.archive import LookBookError
+from pldt_jax_datasets.lookbook.pairing import SPLITS
 
-# Re-exported: callers of this module need not know where the builder lives.
-DatasetMissingError = lookbook.DatasetMissingError
-LookBookArchiveError = lookbook.LookBookArchiveError
-builder_config_name = lookbook.builder_config_name
-SPLITS = lookbook.SPLITS
+
+class DatasetError(errors.Error):
+    """The dataset cannot be built: no archive (the message says how to get one), or nothing
+    usable in it (the message has the skip report)."""
 
 
 def get_builder(config: ml_collections.ConfigDict) -> lookbook.Builder:
     """The LookBook builder for the config's source and resolution (nothing is built)."""
     return lookbook.Builder(
-        config=builder_config_name(config.dataset.source, config.resolution),
+        config=lookbook.builder_config_name(config.dataset.source, config.resolution),
         data_dir=config.dataset.data_dir or None,
     )
 
@@ -40,14 +41,18 @@ def ensure_prepared(config: ml_collections.ConfigDict) -> lookbook.Builder:
 
     Synthetic sources generate their archive; 'real' reads the LookBook archive
     from `config.dataset.manual_dir` (default `<data_dir>/downloads/manual`) and
-    raises `DatasetMissingError`, saying how to get it, when it is not there.
+    raises `DatasetError`, saying how to get it, when it is not there (and when nothing in it
+    is usable).
     """
     builder = get_builder(config)
     if not builder.is_prepared():
         manual_dir = config.dataset.manual_dir or None
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-        )
+        try:
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+            )
+        except LookBookError as error:
+            raise DatasetError(str(error)) from error
     return builder
 
 
@@ -59,8 +64,8 @@ def load_data_sources(config: ml_collections.ConfigDict) -> dict[str, Sequence[d
 
 def load_splits(
     config: ml_collections.ConfigDict, names: Sequence[str]
-) -> dict[str, input_pipeline.SplitArrays]:
-    """The named splits in memory (`input_pipeline.load_split`), in the config's direction.
+) -> dict[str, split_arrays.SplitArrays]:
+    """The named splits in memory (`split_arrays.load_split`), in the config's direction.
 
     Product images are read encoded and decoded once per distinct image: every photo's record
     repeats its product's image and a negative's, and decoding those per record took half the
@@ -70,8 +75,8 @@ def load_splits(
     encoded = {key: tfds.decode.SkipDecoding() for key in ("target", "negative")}
     features = builder.info.features
     return {
-        name: input_pipeline.orient(
-            input_pipeline.load_split(
+        name: split_arrays.orient(
+            split_arrays.load_split(
                 builder.as_data_source(split=name, decoders=encoded),
                 decode_image=features["target"].decode_example_np,
             ),
@@ -82,19 +87,18 @@ def load_splits(
 
 
 def main(argv: Sequence[str], config: ml_collections.ConfigDict) -> None:
-    logs.quiet_library_logs()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        builder = ensure_prepared(config)
-    except (DatasetMissingError, LookBookArchiveError) as error:
-        sys.exit(f"error: {error}")
+    del argv  # No positional arguments (cli.run refuses them).
+    # The device count only matters to training's batch split: any count will do here.
+    config_lib.validate(config, device_count=1)
+    builder = ensure_prepared(config)
     sizes = ", ".join(f"{split} {builder.info.splits[split].num_examples}" for split in SPLITS)
     print(f"LookBook {builder.builder_config.name} in {Path(builder.data_dir)}: {sizes} examples")
 
 
 if __name__ == "__main__":
+    from pldt_jax import cli
+
     # Defined here, not at import: `pldt_jax.main` imports this module and has its own --config.
     _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
     flags.mark_flags_as_required(["config"])
-    app.run(lambda argv: main(argv, _CONFIG.value))
+    cli.run(lambda argv: main(argv, _CONFIG.value))

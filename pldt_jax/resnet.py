@@ -3,7 +3,7 @@
 Encoder: ResNet-50 (He et al. 2016) without its max-pool and average-pool, 64x64x3 -> 4x4x2048.
 Decoder: ResNet-34 reversed, 4x4x2048 -> 512 -> 256 -> 128 -> 64 channels, then a 7x7
 convolution to 3 channels and tanh. Channel counts are times `width` (rounded, at least 1) as in
-`models`, and the layers use `models.batch_norm` and `models.weight_init` like the rest of the
+`models`, and the layers use `layers.batch_norm` and `layers.weight_init` like the rest of the
 project (the paper gives no initialisation of its own).
 
 At 128 px (not in the paper, which is 64 px only) each half gets one more stride 2 at its
@@ -18,8 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pldt_jax.layers import UpConv
-from pldt_jax.models import SUPPORTED_RESOLUTIONS, batch_norm, scaled, weight_init
+from pldt_jax.config import RESOLUTIONS
+from pldt_jax.layers import UpConv, batch_norm, scaled, weight_init
 
 STEM_FILTERS = 64
 # ResNet-50 (He et al. 2016, Table 1): bottleneck blocks per stage and their output depths.
@@ -188,10 +188,8 @@ class ResNetConverter(nn.Module):
     strided_conv: str = "auto"
 
     def setup(self):
-        if self.resolution not in SUPPORTED_RESOLUTIONS:
-            raise ValueError(
-                f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {self.resolution}"
-            )
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
         # The stride at the full-resolution end: 1 at 64 px, 2 at 128 px (module docstring).
         end_strides = self.resolution // 64
         self.encoder = ResNetEncoder((end_strides, 2, 2, 2), self.width, self.dtype)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pldt_jax.images import to_float
-from pldt_jax.step import TrainState
+from pldt_jax.train_step import TrainState
 
 METHOD_NAME = "Retrieval by DD-score"  # How results and reports name this baseline.
 

@@ -9,23 +9,14 @@ used is reported and the others are still converted; the exit status is then 1.
 """
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
-from pldt_jax import checkpoints, evaluate, images, logs
-from pldt_jax.step import TrainState
-
-
-def convert_image(converter: TrainState, path: Path, resolution: int) -> np.ndarray:
-    """One photo -> its generated product image, uint8 (R, R, 3)."""
-    photo = images.load_and_preprocess(path, resolution)
-    generated = evaluate.generate(converter, photo[None])
-    return images.to_uint8(np.asarray(generated[0]))
+from pldt_jax import checkpoints, errors, images, inference
+from pldt_jax_datasets.lookbook.preprocessing import ImageError
 
 
 def plan(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
@@ -36,7 +27,7 @@ def plan(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
         )
         return [(p, output_path / f"{p.stem}.png") for p in files]
     if not input_path.exists():
-        raise FileNotFoundError(f"no such file or folder: {input_path}")
+        raise errors.Error(f"no such file or folder: {input_path}")
     if output_path.is_dir():
         return [(input_path, output_path / f"{input_path.stem}.png")]
     return [(input_path, output_path)]
@@ -44,18 +35,18 @@ def plan(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
 
 def sample(workdir: str, input_path: str, output_path: str) -> list[tuple[Path, str]]:
     """Converts every photo; returns the (file, reason) of each that failed."""
+    jobs = plan(Path(input_path), Path(output_path))
     step, converter, config = checkpoints.restore_network(
         os.path.join(workdir, "checkpoints"), device=jax.devices("cpu")[0]
     )
     logging.info("Converter of step %d, %d px.", step, config.resolution)
-    jobs = plan(Path(input_path), Path(output_path))
     if Path(input_path).is_dir():
         Path(output_path).mkdir(parents=True, exist_ok=True)
     failures = []
     for photo, target in jobs:
         try:
-            product = convert_image(converter, photo, config.resolution)
-        except images.ImageError as error:
+            product = inference.convert_image(converter, photo, config.resolution)
+        except ImageError as error:
             failures.append((photo, str(error)))
             continue
         images.save_png(product, target)
@@ -64,19 +55,17 @@ def sample(workdir: str, input_path: str, output_path: str) -> list[tuple[Path, 
 
 
 def main(argv: Sequence[str]) -> None:
-    del argv
-    logs.quiet_library_logs()
-    try:
-        failures = sample(flags.FLAGS.workdir, flags.FLAGS.input, flags.FLAGS.output)
-    except (checkpoints.CheckpointError, FileNotFoundError, images.ImageError) as error:
-        sys.exit(f"error: {error}")
+    del argv  # No positional arguments (cli.run refuses them).
+    failures = sample(flags.FLAGS.workdir, flags.FLAGS.input, flags.FLAGS.output)
     if failures:
         lines = "\n".join(f"  {path}: {reason}" for path, reason in failures)
-        sys.exit(f"error: {len(failures)} file(s) could not be converted:\n{lines}")
+        raise errors.Error(f"{len(failures)} file(s) could not be converted:\n{lines}")
 
 
 if __name__ == "__main__":
+    from pldt_jax import cli
+
     flags.DEFINE_string("workdir", None, "Work dir of a training run.", required=True)
     flags.DEFINE_string("input", None, "A photo (jpg, png, webp, ...) or a folder.", required=True)
     flags.DEFINE_string("output", None, "Output PNG, or a folder for a folder.", required=True)
-    app.run(main)
+    cli.run(main)

@@ -23,14 +23,20 @@ from jax.experimental import multihost_utils
 from pldt_jax import (
     attributes,
     checkpoints,
+    errors,
     evaluate,
     images,
+    inference,
     input_pipeline,
     logs,
     prepare,
-    step,
+    sharding,
+    split_arrays,
+    train_step,
+    workdir_lock,
 )
 from pldt_jax import config as config_lib
+from pldt_jax.train_step import TrainState
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -38,9 +44,9 @@ def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
         f.write(config.to_json(indent=2, sort_keys=True))
 
 
-def sample_grid(converter: step.TrainState, samples: dict[str, np.ndarray]) -> np.ndarray:
+def sample_grid(converter: TrainState, samples: dict[str, np.ndarray]) -> np.ndarray:
     """Rows of (photo | true product | generated) triplets, four triplets per row."""
-    generated = images.to_uint8(np.asarray(evaluate.generate(converter, samples["source"])))
+    generated = images.to_uint8(np.asarray(inference.generate(converter, samples["source"])))
     triplets = [
         [samples["source"][i], samples["target"][i], generated[i]] for i in range(len(generated))
     ]
@@ -63,21 +69,10 @@ VALIDATION_KEYS = {
 }
 
 
-def validation_due(step_number: int, every: int, num_steps: int) -> bool:
-    """Whether the periodic validation runs after `step_number`: every `every` steps and at
+def validation_due(step: int, every: int, num_steps: int) -> bool:
+    """Whether the periodic validation runs after `step`: every `every` steps and at
     the last; never with `every` 0."""
-    return every > 0 and (step_number % every == 0 or step_number == num_steps)
-
-
-def local_copy(state: step.TrainState) -> step.TrainState:
-    """A replicated state as arrays on one local device, so one process alone can run it."""
-
-    def local(x: Any) -> Any:
-        if isinstance(x, jax.Array) and x.sharding.is_fully_replicated:
-            return x.addressable_data(0)
-        return x
-
-    return jax.tree.map(local, state)
+    return every > 0 and (step % every == 0 or step == num_steps)
 
 
 def validation_scalars(results: dict[str, Any], seconds: float) -> dict[str, float]:
@@ -89,25 +84,25 @@ def validation_scalars(results: dict[str, Any], seconds: float) -> dict[str, flo
 class TrainingInterrupted(Exception):
     """A stop was requested (SIGTERM, SIGINT); a checkpoint of `step` has been saved."""
 
-    def __init__(self, step_number: int, signum: int, workdir: str):
-        self.step = step_number
+    def __init__(self, step: int, signum: int, workdir: str):
+        self.step = step
         self.signum = signum
         name = signal.Signals(signum).name
         super().__init__(
-            f"{name} at step {step_number}: checkpoint saved in {workdir}/checkpoints; "
+            f"{name} at step {step}: checkpoint saved in {workdir}/checkpoints; "
             "rerun the same command to resume."
         )
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(errors.Error):
     """A loss or gradient stopped being finite; nothing after the last good checkpoint is kept."""
 
-    def __init__(self, step_number: int, metrics: dict[str, Any], last_checkpoint: int | None):
+    def __init__(self, step: int, metrics: dict[str, Any], last_checkpoint: int | None):
         bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
         losses = ", ".join(f"{k}={float(v):.4g}" for k, v in sorted(metrics.items()) if "loss" in k)
         kept = f"step {last_checkpoint}" if last_checkpoint is not None else "none yet"
         super().__init__(
-            f"non-finite {', '.join(bad)} at step {step_number} ({losses}); training stopped. "
+            f"non-finite {', '.join(bad)} at step {step} ({losses}); training stopped. "
             f"Last good checkpoint: {kept}. Lower the learning rate, or set "
             "--config.skip_nonfinite_steps=True to skip such steps."
         )
@@ -145,42 +140,55 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def create_workdir(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """Checks the config, then creates the work dir (if needed); its absolute path."""
+    config_lib.validate(config, jax.device_count())
+    workdir = os.path.abspath(workdir)
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    return workdir
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates."""
-    workdir = train(config, workdir)
-    # Training's splits and states are released by now: evaluation loads its own.
-    return evaluate.evaluate(workdir, config.dataset.eval_split)
+    """Trains per the config in `workdir` (resuming if it holds a checkpoint), then evaluates;
+    the work dir stays held (`workdir_lock`) until both are done."""
+    workdir = create_workdir(config, workdir)
+    with workdir_lock.hold(workdir):
+        train_locked(config, workdir)
+        # Training's splits and states are released by now: evaluation loads its own.
+        return evaluate.evaluate(workdir, config.dataset.eval_split)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> str:
     """Trains per the config in `workdir`, resuming if it holds a checkpoint; its absolute path."""
-    config_lib.validate(config, jax.device_count())
-    workdir = os.path.abspath(workdir)
+    workdir = create_workdir(config, workdir)
+    with workdir_lock.hold(workdir):
+        return train_locked(config, workdir)
+
+
+def train_locked(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """`train` in a work dir made by `create_workdir` and held by `workdir_lock.hold`."""
     is_chief = jax.process_index() == 0
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     if is_chief:
         write_config(workdir, config)
 
     splits = prepare.load_splits(config, ["train", config.dataset.sample_split])
     train_split, sample_split = splits["train"], splits[config.dataset.sample_split]
-    samples = next(
-        iter(input_pipeline.eval_batches(sample_split, config.num_sample_images, as_uint8=True))
-    )
-    batches = input_pipeline.create_train_iterator(config, train_split, as_uint8=True)
-    num_steps = step.total_steps(config, batches.steps_per_epoch)
+    samples = next(iter(input_pipeline.eval_batches(sample_split, config.num_sample_images)))
+    batches = input_pipeline.create_train_iterator(config, train_split)
+    num_steps = train_step.total_steps(config, batches.steps_per_epoch)
 
-    mesh = step.create_mesh()
+    mesh = sharding.create_mesh()
     on_device = input_pipeline.keep_on_device(config.dataset.on_device, train_split)
     if on_device:
         batches = input_pipeline.DeviceBatches(
-            batches, step.replicated(mesh), step.batch_sharding(mesh)
+            batches, sharding.replicated(mesh), sharding.batch_sharding(mesh)
         )
 
-    def next_batch() -> step.Batch:
-        return next(batches) if on_device else step.global_batch(next(batches), mesh)
+    def next_batch() -> train_step.Batch:
+        return next(batches) if on_device else sharding.global_batch(next(batches), mesh)
 
     init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
-    states = step.init_states(config, init_rng, num_steps, mesh)
+    states = train_step.create_replicated_states(config, init_rng, num_steps, mesh)
 
     manager = checkpoints.create_manager(
         os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep
@@ -192,10 +200,14 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
         batches.set_state(progress["data"])
         logging.info("Resumed from the checkpoint of step %d.", first_step)
 
-    train_step = step.jit_train_step(config, mesh)
+    full_step = train_step.sharded_train_step(config, mesh)
     # The warm-up steps' own jitted step (compiled only if any are left to run).
     warmup_steps = config.loss.warmup_steps
-    warmup_step = step.jit_train_step(step.warmup_config(config), mesh) if warmup_steps else None
+    warmup_step = (
+        train_step.sharded_train_step(train_step.warmup_config(config), mesh)
+        if warmup_steps
+        else None
+    )
     log = logs.RunLog(workdir, enabled=is_chief)
     if first_step >= num_steps:
         logging.info(
@@ -214,23 +226,23 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
             workdir,
         )
 
-    def save(step_number: int) -> None:
+    def save(step: int) -> None:
         progress = {"data": batches.get_state(), "seed": config.seed}
-        checkpoints.save(manager, step_number, states, progress, config)
+        checkpoints.save(manager, step, states, progress, config)
 
-    def write_samples(step_number: int) -> None:
+    def write_samples(step: int) -> None:
         if not is_chief:
             return
         grid = sample_grid(states.converter, samples)
-        images.save_png(grid, os.path.join(workdir, "samples", f"step_{step_number}.png"))
-        log.image(step_number, "samples", grid)
+        images.save_png(grid, os.path.join(workdir, "samples", f"step_{step}.png"))
+        log.image(step, "samples", grid)
 
     # Periodic validation: the chief scores the converter on the sample split, already
     # loaded; the attribute judge is loaded (or trained and cached) once, here.
     validate_every = config.eval_every_steps
     catalogue, judge, judge_reference = None, None, None
     if validate_every > 0 and is_chief:
-        catalogue = input_pipeline.products(train_split)
+        catalogue = split_arrays.products(train_split)
         judge = evaluate.load_judge(config, catalogue)
         if judge is not None:  # What every validation compares with, read once.
             judge_reference = attributes.read_reference(judge, sample_split, catalogue.image)
@@ -242,24 +254,24 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
             len(np.unique(sample_split.product_id)),
         )
 
-    def run_validation(step_number: int) -> float:
+    def run_validation(step: int) -> float:
         """Scores and logs the converter on the sample split; returns the seconds it took."""
         if not is_chief:
             return 0.0
         jax.block_until_ready(states.converter)  # The queued steps are no part of its time.
         start = time.time()
         results, _ = evaluate.score_converter(
-            local_copy(states.converter),
+            sharding.local_copy(states.converter),
             sample_split,
             config.eval_batch_size,
             judge,
             judge_reference=judge_reference,
         )
         seconds = time.time() - start
-        log.scalars(step_number, validation_scalars(results, seconds))
+        log.scalars(step, validation_scalars(results, seconds))
         logging.info(
             "validation at step %d: %s over %d images (%.1f s)",
-            step_number,
+            step,
             " | ".join(
                 f"{name} {results[key]:.4f}"
                 for key, name in VALIDATION_KEYS.items()
@@ -270,29 +282,29 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
         )
         return seconds
 
-    def guard(step_number: int, metrics: step.Metrics) -> None:
+    def guard(step: int, metrics: train_step.Metrics) -> None:
         if not config.skip_nonfinite_steps and not bool(metrics["finite"]):
-            raise NonFiniteError(step_number, jax.device_get(metrics), manager.latest_step())
+            raise NonFiniteError(step, jax.device_get(metrics), manager.latest_step())
 
     previous_metrics = None
     skipped = 0  # Steps the guard skipped, counted on the device (no sync per step).
     window_start, window_steps, input_seconds, run_start = time.time(), 0, 0.0, time.time()
     with stop_requests() as signals, checkpoints.finished_on_error(manager):
-        for step_number in range(first_step + 1, num_steps + 1):
+        for step in range(first_step + 1, num_steps + 1):
             input_start = time.perf_counter()
             batch = next_batch()
             input_seconds += time.perf_counter() - input_start
-            run_step = warmup_step if step_number <= warmup_steps else train_step
-            states, metrics = run_step(states, batch, jax.random.fold_in(step_rng, step_number))
+            run_step = warmup_step if step <= warmup_steps else full_step
+            states, metrics = run_step(states, batch, jax.random.fold_in(step_rng, step))
             # The previous step is checked once this one is queued, so the device never waits.
             if previous_metrics is not None:
-                guard(step_number - 1, previous_metrics)
+                guard(step - 1, previous_metrics)
             previous_metrics = metrics
             skipped = skipped + (1 - metrics["finite"].astype(int))
             window_steps += 1
 
-            if step_number % config.log_every_steps == 0 or step_number == num_steps:
-                guard(step_number, metrics)
+            if step % config.log_every_steps == 0 or step == num_steps:
+                guard(step, metrics)
                 values = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 elapsed = time.time() - window_start
                 values["images_per_second"] = window_steps * config.batch_size / elapsed
@@ -300,15 +312,15 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
                 # longer than a step (the step is dispatched asynchronously).
                 values["input_ms_per_step"] = 1e3 * input_seconds / window_steps
                 values["learning_rate"] = float(
-                    step.learning_rate_schedule(config, num_steps)(step_number)
+                    train_step.learning_rate_schedule(config, num_steps)(step)
                 )
                 values["skipped_steps"] = int(skipped)
-                log.scalars(step_number, values)
-                remaining = (num_steps - step_number) * elapsed / window_steps
+                log.scalars(step, values)
+                remaining = (num_steps - step) * elapsed / window_steps
                 logging.info(
                     "step %d/%d | %.1f img/s | D_rf %.3f | D_dd %.3f | C %.3f | mse %.3f | "
                     "elapsed %s | eta %s",
-                    step_number,
+                    step,
                     num_steps,
                     values["images_per_second"],
                     values.get("d_real_fake_loss", float("nan")),
@@ -321,18 +333,18 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> str:
                 window_start, window_steps, input_seconds = time.time(), 0, 0.0
 
             stop = stop_signal(signals)
-            if step_number % config.sample_every_steps == 0 or step_number == num_steps:
-                write_samples(step_number)
-            if stop or step_number % config.checkpoint_every_steps == 0 or step_number == num_steps:
-                guard(step_number, metrics)
-                save(step_number)
-            if not stop and validation_due(step_number, validate_every, num_steps):
-                guard(step_number, metrics)
+            if step % config.sample_every_steps == 0 or step == num_steps:
+                write_samples(step)
+            if stop or step % config.checkpoint_every_steps == 0 or step == num_steps:
+                guard(step, metrics)
+                save(step)
+            if not stop and validation_due(step, validate_every, num_steps):
+                guard(step, metrics)
                 # Validation time is taken out of the log window: images/s counts training.
-                window_start += run_validation(step_number)
+                window_start += run_validation(step)
             if stop:
                 manager.wait_until_finished()
-                raise TrainingInterrupted(step_number, stop, workdir)
+                raise TrainingInterrupted(step, stop, workdir)
 
     manager.wait_until_finished()
     manager.close()

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-from absl import app
 from orbax.checkpoint._src.handlers import json_checkpoint_handler
 
 from pldt_jax import main
@@ -36,4 +35,4 @@ json_checkpoint_handler.JsonCheckpointHandler._save_fn = sabotaged_save
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0], *sys.argv[sys.argv.index("--") + 1 :]]
-    app.run(main.main, flags_parser=main.parse_flags)
+    main.run()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets.lookbook import pairing
 
 
 def jpeg(color: tuple[int, int, int], size: tuple[int, int] = (24, 32), mode: str = "RGB") -> bytes:
@@ -33,7 +33,7 @@ def product_ids(per_split: Mapping[str, int], start: int = 1) -> dict[str, list[
     """The first product ids (from `start`) landing in each split, `per_split[split]` each."""
     chosen = {split: [] for split in per_split}
     for product_id in itertools.count(start):
-        split = lookbook.split_of(product_id)
+        split = pairing.split_of(product_id)
         if split in chosen and len(chosen[split]) < per_split[split]:
             chosen[split].append(product_id)
         if all(len(chosen[s]) == n for s, n in per_split.items()):

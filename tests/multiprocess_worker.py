@@ -15,7 +15,7 @@ import numpy as np
 from flax import traverse_util
 
 from pldt_jax import config as config_lib
-from pldt_jax import input_pipeline, step
+from pldt_jax import input_pipeline, sharding, split_arrays, train_step
 
 NUM_STEPS = 2
 NUM_EXAMPLES = 16
@@ -32,7 +32,7 @@ def tiny_config():
     return config
 
 
-def tiny_split(resolution: int) -> input_pipeline.SplitArrays:
+def tiny_split(resolution: int) -> split_arrays.SplitArrays:
     """Random images, two photos per product; the same in every process (fixed seed)."""
     rng = np.random.default_rng(0)
     shape = (NUM_EXAMPLES, resolution, resolution, 3)
@@ -40,8 +40,8 @@ def tiny_split(resolution: int) -> input_pipeline.SplitArrays:
     negative_product_id = (product_id + 1) % NUM_PRODUCTS
     target = rng.integers(0, 256, shape, np.uint8)[product_id * 2]  # One image per product.
     unknown = np.full(NUM_EXAMPLES, -1)
-    return input_pipeline.load_split(
-        input_pipeline.ArraySource(
+    return split_arrays.load_split(
+        split_arrays.ArraySource(
             source=rng.integers(0, 256, shape, np.uint8),
             target=target,
             negative=target[negative_product_id * 2],
@@ -74,15 +74,14 @@ def main(port: int, num_processes: int, process_id: int, output: str) -> None:
         config.seed,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
-        as_uint8=True,
     )
-    mesh = step.create_mesh()
+    mesh = sharding.create_mesh()
     init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
-    states = step.init_states(config, init_rng, NUM_STEPS, mesh)
-    train_step = step.jit_train_step(config, mesh)
-    for step_number in range(1, NUM_STEPS + 1):
-        batch = step.global_batch(next(batches), mesh)
-        states, _ = train_step(states, batch, jax.random.fold_in(step_rng, step_number))
+    states = train_step.create_replicated_states(config, init_rng, NUM_STEPS, mesh)
+    step_fn = train_step.sharded_train_step(config, mesh)
+    for step in range(1, NUM_STEPS + 1):
+        batch = sharding.global_batch(next(batches), mesh)
+        states, _ = step_fn(states, batch, jax.random.fold_in(step_rng, step))
 
     if jax.process_index() == 0:
         networks = {

@@ -1,132 +1,19 @@
 """The attribute proxies on cases with known answers: a trivially learnable toy set, and
 Fréchet distances of Gaussians."""
 
-import jax
+import attribute_toys
 import numpy as np
 import pytest
 import scipy.linalg
-from flax import serialization
+from attribute_toys import toy_split
 
-from pldt_jax import attributes, input_pipeline
-
-COLOURS_RGB = np.array([(200, 30, 30), (30, 160, 60), (40, 80, 220), (240, 200, 40)], np.uint8)
-
-
-def toy_products(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Garment-like 64 px shots on white: category = shape, colour = one of four, pattern =
-    solid / stripes / a central logo (a darker shade), at a random offset."""
-    labels = {
-        "category": rng.integers(0, 4, n),
-        "color": rng.integers(0, 4, n),
-        "pattern": rng.integers(0, 3, n),
-    }
-    images = np.full((n, 64, 64, 3), 255, np.uint8)
-    yy, xx = np.mgrid[:64, :64]
-    for i in range(n):
-        dy, dx = rng.integers(-4, 5, 2)
-        y, x = yy - 32 - dy, xx - 32 - dx
-        category = labels["category"][i]
-        if category == 0:  # square
-            shape = (abs(y) < 18) & (abs(x) < 18)
-        elif category == 1:  # wide bar
-            shape = (abs(y) < 9) & (abs(x) < 26)
-        elif category == 2:  # tall bar
-            shape = (abs(y) < 26) & (abs(x) < 9)
-        else:  # plus
-            shape = ((abs(y) < 6) & (abs(x) < 24)) | ((abs(y) < 24) & (abs(x) < 6))
-        images[i][shape] = COLOURS_RGB[labels["color"][i]]
-        pattern = labels["pattern"][i]
-        if pattern:
-            mark = yy % 12 >= 6 if pattern == 1 else y**2 + x**2 < 7**2
-            images[i][shape & mark] = COLOURS_RGB[labels["color"][i]] // 3
-    return images, labels
-
-
-def toy_split(
-    images: np.ndarray, labels: dict[str, np.ndarray], target: np.ndarray | None = None
-) -> input_pipeline.SplitArrays:
-    """One example per image; `target` (default: the images) are the true product images."""
-    n = len(images)
-    target = images if target is None else target
-    ids = np.arange(n, dtype=np.int64)
-    return input_pipeline.load_split(
-        input_pipeline.ArraySource(
-            source=images,
-            target=target,
-            negative=target[::-1],
-            product_id=ids,
-            negative_product_id=ids[::-1],
-            image_id=ids,
-            category=labels["category"],
-            color=labels["color"],
-            pattern=labels["pattern"],
-            pattern_color=labels.get("pattern_color", np.full(n, -1)),
-        )
-    )
+from pldt_jax import attributes
+from pldt_jax_datasets.lookbook.taxonomy import PATTERNS
 
 
 @pytest.fixture(scope="module")
 def trained():
-    rng = np.random.default_rng(0)
-    train_images, train_labels = toy_products(rng, 96)
-    classifier = attributes.train_classifier(
-        train_images,
-        train_labels,
-        seed=0,
-        steps=400,
-        batch_size=8,  # Small batches, as the judge's (`DEFAULT_BATCH_SIZE`).
-        net=attributes.AttributeNet(width=8, feature_dim=32, color_width=16),
-    )
-    return classifier, toy_products(rng, 64)
-
-
-def test_classifier_reads_true_images_and_not_shuffled_or_blank_ones(trained):
-    classifier, (images, labels) = trained
-    scores = attributes.attribute_scores(classifier, images, labels)
-    assert scores["cat"] == scores["category_accuracy"] >= 0.9
-    # Texture is learnt last: the pattern head gets a little more slack.
-    assert scores["color_accuracy"] >= 0.9 and scores["pattern_accuracy"] >= 0.85
-    assert scores["att"] == pytest.approx(
-        (scores["color_accuracy"] + scores["pattern_accuracy"]) / 2
-    )
-    shuffled = {k: np.random.default_rng(1).permutation(v) for k, v in labels.items()}
-    assert attributes.attribute_scores(classifier, images, shuffled)["att"] < 0.6
-    grey = np.full_like(images, 128)
-    assert attributes.attribute_scores(classifier, grey, labels)["cat"] < 0.5
-
-
-def test_colour_head_reads_only_the_per_pixel_colour_branch():
-    net = attributes.AttributeNet(width=8, feature_dim=16, color_width=8)
-    images = np.random.default_rng(2).uniform(size=(4, 64, 64, 3)).astype(np.float32)
-    params = net.init(jax.random.key(0), images[:1])["params"]
-    logits, features = net.apply({"params": params}, images)
-    assert features.shape == (4, 16)
-    assert {k: v.shape for k, v in logits.items()} == {
-        name: (4, n) for name, n in attributes.NUM_CLASSES.items()
-    }
-    # Other weights for the shape branch (3x3 convolutions, feature layer, the other heads):
-    # the colour logits stay, the category logits change.
-    colour_branch = {"color_pixels_0", "color_pixels_1", "color_garment", "color_hidden", "color"}
-    assert colour_branch < set(params)
-    shuffled = {
-        name: value if name in colour_branch else jax.tree.map(lambda w: w[::-1] + 0.1, value)
-        for name, value in params.items()
-    }
-    other, _ = net.apply({"params": shuffled}, images)
-    np.testing.assert_array_equal(other["color"], logits["color"])
-    assert not np.allclose(other["category"], logits["category"])
-    # The colour branch sees every other pixel, 1x1: the odd rows and columns do not matter.
-    moved = images.copy()
-    moved[:, 1::2] = 0.0
-    moved[:, :, 1::2] = 1.0
-    np.testing.assert_allclose(net.apply({"params": params}, moved)[0]["color"], logits["color"])
-
-
-def test_training_with_fewer_steps_than_the_warmup():
-    images, labels = toy_products(np.random.default_rng(6), 8)
-    net = attributes.AttributeNet(width=4, feature_dim=8, color_width=4)
-    classifier = attributes.train_classifier(images, labels, steps=3, net=net)
-    assert all(np.isfinite(w).all() for w in jax.tree.leaves(classifier.params))
+    return attribute_toys.trained()
 
 
 def test_unknown_labels_are_skipped(trained):
@@ -177,7 +64,7 @@ def test_proxy_metrics_with_the_reference_read_once_are_the_same(trained, monkey
 
 
 SOLID, H_STRIPES, V_STRIPES, DOTS, CHECKS, LOGO = (
-    attributes.PATTERNS.index(p)
+    PATTERNS.index(p)
     for p in ("solid", "horizontal-stripes", "vertical-stripes", "dots", "checks", "logo")
 )
 # Hand-made labels and colour predictions where the strict and the unordered score differ.
@@ -294,54 +181,6 @@ def test_proxy_metrics_report_the_unordered_and_the_strict_scores(monkeypatch):
     assert results["att_strict_ceiling"] == pytest.approx((7 / 9 + 1) / 2)
     assert results["cat"] == results["cat_ceiling"] == 1.0
     assert results["num_labelled"] == n
-
-
-def test_classifier_is_trained_once_and_cached(trained, tmp_path, monkeypatch):
-    classifier, (images, labels) = trained
-    products = input_pipeline.Products(np.arange(len(images)), images, labels)
-    trainings = []
-
-    def train(*args, **kwargs):  # The fixture's classifier stands in for a training.
-        trainings.append(kwargs)
-        return classifier
-
-    monkeypatch.setattr(attributes, "train_classifier", train)
-    first = attributes.load_or_train_classifier(tmp_path, products, net=classifier.net)
-    second = attributes.load_or_train_classifier(tmp_path, products, net=classifier.net)
-    assert len(trainings) == 1 and len(list(tmp_path.glob("attribute_classifier_*"))) == 1
-    assert first is classifier and second is not classifier
-    np.testing.assert_array_equal(
-        attributes.predict(first, images)[1], attributes.predict(second, images)[1]
-    )
-    # Other products (here: fewer) get their own classifier; unlabelled ones none.
-    fewer = products._replace(image=images[:8], attributes={k: v[:8] for k, v in labels.items()})
-    attributes.load_or_train_classifier(tmp_path, fewer, net=classifier.net)
-    assert len(trainings) == 2 and len(list(tmp_path.glob("attribute_classifier_*"))) == 2
-    unlabelled = products._replace(attributes={k: np.full_like(v, -1) for k, v in labels.items()})
-    assert attributes.load_or_train_classifier(tmp_path, unlabelled) is None
-    assert len(trainings) == 2
-
-
-def test_a_cached_classifier_that_does_not_fit_the_network_is_retrained(
-    trained, tmp_path, monkeypatch
-):
-    """A cache file of another network under the same name (its code changed, its repr did
-    not) is not loaded into the wrong layers: the judge is trained again."""
-    classifier, (images, labels) = trained
-    products = input_pipeline.Products(np.arange(len(images)), images, labels)
-    trainings = []
-    monkeypatch.setattr(
-        attributes, "train_classifier", lambda *a, **k: trainings.append(k) or classifier
-    )
-    attributes.load_or_train_classifier(tmp_path, products, net=classifier.net)
-    (path,) = tmp_path.glob("attribute_classifier_*")
-    stale = dict(classifier.params)
-    stale.pop(sorted(stale)[0])
-    path.write_bytes(serialization.to_bytes(stale))
-    reloaded = attributes.load_or_train_classifier(tmp_path, products, net=classifier.net)
-    assert len(trainings) == 2 and reloaded is classifier
-    assert attributes.load_or_train_classifier(tmp_path, products, net=classifier.net) is not None
-    assert len(trainings) == 2  # The retrained judge replaced the stale file.
 
 
 def test_frechet_distance_of_identical_sets_is_zero():

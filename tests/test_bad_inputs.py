@@ -14,7 +14,10 @@ from PIL import Image
 
 from pldt_jax import config as config_lib
 from pldt_jax import prepare
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets.lookbook import archive, pairing
+from pldt_jax_datasets.lookbook.preprocessing import ImageError
+from pldt_jax_datasets.lookbook.skip_report import SkipReport
+from pldt_jax_datasets.lookbook.taxonomy import read_attributes
 
 GOOD = la.product_ids({"train": 3, "validation": 2, "test": 2})
 GOOD_IDS = [pid for pids in GOOD.values() for pid in pids]
@@ -152,7 +155,7 @@ def bad_build(tmp_path_factory):
     expected = write_bad_tar(tmp_path / "manual" / "lookbook.tar")
     config = make_config(tmp_path, tmp_path / "manual")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lookbook, "MAX_MEMBER_BYTES", MAX_MEMBER_BYTES)
+        patch.setattr(pairing, "MAX_MEMBER_BYTES", MAX_MEMBER_BYTES)
         builder = prepare.ensure_prepared(config)
     return builder, prepare.load_data_sources(config), expected
 
@@ -178,9 +181,9 @@ def test_good_examples_are_intact_and_correctly_paired(bad_build):
     examples = [source[i] for source in sources.values() for i in range(len(source))]
     by_image = {int(e["image_id"]): e for e in examples}
     good_photos = {
-        lookbook.parse_name(name).image_id: lookbook.parse_name(name).product_id
+        pairing.parse_name(name).image_id: pairing.parse_name(name).product_id
         for name in la.good_members(GOOD_IDS)
-        if not lookbook.parse_name(name).is_product
+        if not pairing.parse_name(name).is_product
     }
     expected_pairs = {**good_photos, **dict.fromkeys(MODE_PHOTOS, PRODUCT), 1002: B[0], 1022: B[3]}
     assert {iid: int(e["product_id"]) for iid, e in by_image.items()} == expected_pairs
@@ -197,22 +200,22 @@ def test_not_lookbook_at_all_fails_clearly(tmp_path):
     la.write_tar(
         tmp_path / "manual" / "lookbook.tar", {"a.txt": b"hi", "b/c.jpg": la.jpeg((1, 1, 1))}
     )
-    with pytest.raises(prepare.LookBookArchiveError, match="not a LookBook archive"):
+    with pytest.raises(prepare.DatasetError, match="not a LookBook archive"):
         prepare.ensure_prepared(make_config(tmp_path, tmp_path / "manual"))
 
     (tmp_path / "manual" / "lookbook.tar").write_text("not an archive")
-    with pytest.raises(prepare.LookBookArchiveError, match="not a readable tar or zip"):
+    with pytest.raises(prepare.DatasetError, match="not a readable tar or zip"):
         prepare.ensure_prepared(make_config(tmp_path, tmp_path / "manual"))
 
 
 def test_nothing_usable_fails_and_leaves_no_dataset(tmp_path):
     members = {
-        name: (data if lookbook.parse_name(name).is_product else b"")
+        name: (data if pairing.parse_name(name).is_product else b"")
         for name, data in la.good_members(GOOD_IDS).items()
     }
     la.write_tar(tmp_path / "manual" / "lookbook.tar", members)
     config = make_config(tmp_path, tmp_path / "manual")
-    with pytest.raises(prepare.LookBookArchiveError, match="no usable photo(.|\n)*empty file"):
+    with pytest.raises(prepare.DatasetError, match="no usable photo(.|\n)*empty file"):
         prepare.ensure_prepared(config)
     assert not prepare.get_builder(config).is_prepared()
 
@@ -220,7 +223,7 @@ def test_nothing_usable_fails_and_leaves_no_dataset(tmp_path):
 def test_splits_too_small_fail_with_the_report(tmp_path):
     members = la.good_members(GOOD["train"] + GOOD["validation"])  # No test product.
     la.write_tar(tmp_path / "manual" / "lookbook.tar", members)
-    with pytest.raises(prepare.LookBookArchiveError, match="test split has 0 usable products"):
+    with pytest.raises(prepare.DatasetError, match="test split has 0 usable products"):
         prepare.ensure_prepared(make_config(tmp_path, tmp_path / "manual"))
 
 
@@ -228,13 +231,13 @@ def test_truncated_archive_keeps_what_precedes_the_damage(tmp_path):
     full = la.write_tar(tmp_path / "full.tar", la.good_members(GOOD_IDS))
     cut = tmp_path / "cut.tar"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
-    products, photos, report = lookbook.scan_archive(cut)
-    _, full_photos, _ = lookbook.scan_archive(full)
+    products, photos, report = pairing.scan_archive(cut)
+    _, full_photos, _ = pairing.scan_archive(full)
     assert 0 < len(photos) < len(full_photos)
     assert {p.image_id for p in photos} < {p.image_id for p in full_photos}
     assert report.total > 0
-    results = dict(lookbook.preprocess_members(cut, [p.member for p in photos], 64, 1))
-    assert all(isinstance(r, bytes | lookbook.images.ImageError) for r in results.values())
+    results = dict(archive.preprocess_members(cut, [p.member for p in photos], 64, 1))
+    assert all(isinstance(r, bytes | ImageError) for r in results.values())
 
 
 def test_zip_with_unsafe_links_and_corrupt_members(tmp_path):
@@ -248,7 +251,7 @@ def test_zip_with_unsafe_links_and_corrupt_members(tmp_path):
         link.external_attr = (stat.S_IFLNK | 0o777) << 16
         zip_file.writestr(link, "/etc/passwd")
         zip_file.writestr("lookbook/data/", b"")
-    products, photos, report = lookbook.scan_archive(path)
+    products, photos, report = pairing.scan_archive(path)
     assert report.names("unsafe path (absolute or '..')") == [
         "../" + Path(la.name(PRODUCT, False, 10)).name
     ]
@@ -262,7 +265,7 @@ def test_zip_with_unsafe_links_and_corrupt_members(tmp_path):
     path.write_bytes(raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1 :])
     results = {
         member.name: result
-        for member, result in lookbook.preprocess_members(path, [p.member for p in photos], 64, 1)
+        for member, result in archive.preprocess_members(path, [p.member for p in photos], 64, 1)
     }
     assert results[la.name(PRODUCT, False, 2)].kind == "unreadable member"
     assert isinstance(results[la.name(PRODUCT, False, 3)], bytes)
@@ -276,7 +279,7 @@ def test_folder_skips_links(tmp_path):
     data_dir = root / "lookbook" / "data"
     os.symlink("/etc/passwd", data_dir / Path(la.name(PRODUCT, False, 20)).name)
     os.symlink(data_dir, root / "linked_dir")
-    _, photos, report = lookbook.scan_archive(root)
+    _, photos, report = pairing.scan_archive(root)
     assert sorted(report.names("link or special file")) == [
         "linked_dir",
         Path(la.name(PRODUCT, False, 20)).as_posix(),
@@ -290,17 +293,17 @@ def test_attributes_table_skips_bad_rows(tmp_path):
         "product_id,category,color,pattern,pattern_color\n"
         "1,0,1,2,3\n2,x,1,2,3\n3,1,1,1,1\n3,2,2,2,2\n4,3,2,1\n"
     )
-    report = lookbook.SkipReport()
-    assert lookbook.read_attributes(path, report) == {1: (0, 1, 2, 3)}
+    report = SkipReport()
+    assert read_attributes(path, report) == {1: (0, 1, 2, 3)}
     assert set(report.skipped) == {"bad attributes row", "product with several attribute rows"}
     assert report.names("bad attributes row") == [f"{path.name}:3", f"{path.name}:6"]
     path.write_text("product_id,category\n1,0\n")
-    assert lookbook.read_attributes(path, lookbook.SkipReport()) == {}
-    assert lookbook.read_attributes(tmp_path / "absent.csv", lookbook.SkipReport()) == {}
+    assert read_attributes(path, SkipReport()) == {}
+    assert read_attributes(tmp_path / "absent.csv", SkipReport()) == {}
 
 
 def test_encode_member_returns_errors_instead_of_raising():
     data = io.BytesIO()
     Image.new("RGB", (8, 8)).save(data, format="GIF")
-    assert lookbook.encode_member(data.getvalue(), 64)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert lookbook.encode_member(b"", 64).kind == "empty file"
+    assert archive.encode_member(data.getvalue(), 64)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert archive.encode_member(b"", 64).kind == "empty file"

@@ -109,12 +109,12 @@ def test_torch_twin_reports_every_field(load_benchmark, torch, tmp_path):
 def test_torch_twin_has_the_jax_parameter_count(load_benchmark, torch):
     """Same networks: every parameter tensor of the JAX models has a same-sized twin."""
     from pldt_jax import config as config_lib
-    from pldt_jax import step
+    from pldt_jax import train_step
 
     twin = load_benchmark("torch_twin")
     config = config_lib.default_config()
     config.model.width = 0.03125
-    states = jax.eval_shape(lambda key: step.create_states(config, key, 1), jax.random.key(0))
+    states = jax.eval_shape(lambda key: train_step.create_states(config, key, 1), jax.random.key(0))
     for jax_state, torch_model in zip(
         (states.converter, states.real_fake, states.domain), twin.create_models(config), strict=True
     ):

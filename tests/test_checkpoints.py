@@ -4,20 +4,20 @@ import ml_collections
 import numpy as np
 import pytest
 
-from pldt_jax import checkpoints, step
+from pldt_jax import checkpoints, train_step
 from pldt_jax.config import default_config
 
 
 def test_save_restore_round_trip(tmp_path):
     config = default_config()
     config.model.width = 1 / 32
-    states = step.create_states(config, jax.random.key(0), 10)
+    states = train_step.create_states(config, jax.random.key(0), 10)
     states = states.replace(converter=states.converter.replace(step=jnp.asarray(7)))
     progress = {"data": {"epoch": 1, "step": 3}, "seed": 0}
     with checkpoints.create_manager(tmp_path / "ck") as manager:
         checkpoints.save(manager, 7, states, progress, config)
         manager.wait_until_finished()
-        fresh = step.create_states(config, jax.random.key(1), 10)
+        fresh = train_step.create_states(config, jax.random.key(1), 10)
         restored_step, restored, restored_progress = checkpoints.restore(manager, fresh)
     assert restored_step == 7 and restored_progress == progress
     for a, b in zip(jax.tree.leaves(states), jax.tree.leaves(restored), strict=True):
@@ -40,7 +40,7 @@ def test_restore_without_checkpoint(tmp_path):
 def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
     config = default_config()
     config.model.width = 1 / 32
-    states = step.create_states(config, jax.random.key(0), 10)
+    states = train_step.create_states(config, jax.random.key(0), 10)
     with checkpoints.create_manager(tmp_path / "ck") as manager:
         checkpoints.save(manager, 1, states, {}, config)
         manager.wait_until_finished()
@@ -59,7 +59,7 @@ def test_a_checkpoint_older_than_a_config_key_restores_with_its_default(tmp_path
     as what it was: Table 1's transposed convolutions."""
     config = default_config()
     config.model.width = 1 / 32
-    states = step.create_states(config, jax.random.key(0), 10)
+    states = train_step.create_states(config, jax.random.key(0), 10)
     older = config.to_dict()
     del older["model"]["upsample"]
     with checkpoints.create_manager(tmp_path / "ck") as manager:

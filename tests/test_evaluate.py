@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from test_input_pipeline import FakeSource, make_examples
+from test_split_arrays import FakeSource, make_examples
 
 from pldt_jax import evaluate, metrics
-from pldt_jax import input_pipeline as ip
+from pldt_jax import split_arrays as sa
 
 
 @pytest.mark.parametrize(
@@ -13,9 +13,9 @@ from pldt_jax import input_pipeline as ip
     [("human_to_product", "mean_product"), ("product_to_human", "mean_photo")],
 )
 def test_mean_target_baseline_answers_the_mean_training_target(direction, name):
-    train = ip.orient(ip.load_split(FakeSource(make_examples(23, seed=0))), direction)
-    test = ip.orient(ip.load_split(FakeSource(make_examples(7, seed=1))), direction)
-    catalogue = ip.products(train)
+    train = sa.orient(sa.load_split(FakeSource(make_examples(23, seed=0))), direction)
+    test = sa.orient(sa.load_split(FakeSource(make_examples(7, seed=1))), direction)
+    catalogue = sa.products(train)
     got_name, scores = evaluate.mean_target_baseline(train, catalogue, test, batch_size=4)
     assert got_name == name
     # Products count once each, not once per photo of them; photos once each.
@@ -28,24 +28,24 @@ def test_mean_target_baseline_answers_the_mean_training_target(direction, name):
 
 
 def test_mean_product_baseline_retrieves_with_one_query_for_every_photo():
-    train = ip.load_split(FakeSource(make_examples(23, seed=0)))
-    test = ip.load_split(FakeSource(make_examples(7, seed=1)))
-    _, scores = evaluate.mean_target_baseline(train, ip.products(train), test, batch_size=4)
+    train = sa.load_split(FakeSource(make_examples(23, seed=0)))
+    test = sa.load_split(FakeSource(make_examples(7, seed=1)))
+    _, scores = evaluate.mean_target_baseline(train, sa.products(train), test, batch_size=4)
     gallery, truth = evaluate.product_gallery(test)
-    mean = ip.products(train).image.mean(axis=0)
+    mean = sa.products(train).image.mean(axis=0)
     order = np.argsort(metrics.retrieval_distances(mean[None], gallery)[0])
     rank = np.argsort(order)[truth] + 1  # Each photo's product's place in the one ranking.
     assert scores["retrieval_top1"] == pytest.approx(np.mean(rank <= 1))
     assert scores["retrieval_top5"] == pytest.approx(np.mean(rank <= 5))
-    reverse = ip.orient(test, "product_to_human")
+    reverse = sa.orient(test, "product_to_human")
     _, scores = evaluate.mean_target_baseline(
-        ip.orient(train, "product_to_human"), ip.products(train), reverse, batch_size=4
+        sa.orient(train, "product_to_human"), sa.products(train), reverse, batch_size=4
     )
     assert not any(key.startswith("retrieval") for key in scores)  # Targets are photos.
 
 
 def test_answering_the_true_products_retrieves_every_one_first():
-    test = ip.load_split(FakeSource(make_examples(11, seed=2)))
+    test = sa.load_split(FakeSource(make_examples(11, seed=2)))
     gallery, truth = evaluate.product_gallery(test)
     np.testing.assert_array_equal(gallery[truth], test.target)
     results = evaluate.score_answers(test.target, test, batch_size=4)

@@ -1,9 +1,7 @@
 """The LookBook TFDS builder: dummy data, splits, negatives, inputs, the prepare API."""
 
-import collections
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 
 import lookbook_archives as la
@@ -11,8 +9,10 @@ import numpy as np
 import pytest
 
 from pldt_jax import config as config_lib
-from pldt_jax import images, input_pipeline, prepare
+from pldt_jax import prepare, split_arrays
 from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets.lookbook import pairing, preprocessing
+from pldt_jax_datasets.lookbook.taxonomy import ATTRIBUTES
 
 DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
 
@@ -60,7 +60,7 @@ def test_builds_dummy_data_without_tensorflow(dummy_sources):
     assert "tensorflow" not in sys.modules
 
 
-@pytest.mark.parametrize("direction", input_pipeline.DIRECTIONS)
+@pytest.mark.parametrize("direction", config_lib.DIRECTIONS)
 def test_load_splits_equal_the_fully_decoded_sources(dummy_config, dummy_sources, direction):
     """Product images read encoded and decoded once give the same splits as decoding all."""
     config = dummy_config.copy_and_resolve_references()
@@ -69,7 +69,7 @@ def test_load_splits_equal_the_fully_decoded_sources(dummy_config, dummy_sources
     assert list(splits) == ["test", "train"]
     for name, split in splits.items():
         assert split.direction == direction
-        plain = input_pipeline.orient(input_pipeline.load_split(dummy_sources[name]), direction)
+        plain = split_arrays.orient(split_arrays.load_split(dummy_sources[name]), direction)
         for key, values in plain.arrays().items():
             np.testing.assert_array_equal(split.arrays()[key], values)
 
@@ -77,22 +77,22 @@ def test_load_splits_equal_the_fully_decoded_sources(dummy_config, dummy_sources
 def test_dummy_examples_are_paired_with_their_own_product(dummy_sources):
     product_images = {}  # product id -> image id of its product shot.
     for name in sorted(_tar_names(DUMMY_DATA / "lookbook.tar")):
-        parsed = lookbook.parse_name(name)
+        parsed = pairing.parse_name(name)
         if parsed.is_product:
             product_images[parsed.product_id] = parsed.image_id
     for split, examples in all_examples(dummy_sources).items():
         for example in examples:
             pid, iid = int(example["product_id"]), int(example["image_id"])
-            assert lookbook.split_of(pid) == split
+            assert pairing.split_of(pid) == split
             np.testing.assert_allclose(centre(example["source"]), expected_colour(pid, iid), atol=4)
             target_colour = expected_colour(pid, product_images[pid])
             np.testing.assert_allclose(centre(example["target"]), target_colour, atol=4)
             negative = int(example["negative_product_id"])
-            assert negative != pid and lookbook.split_of(negative) == split
+            assert negative != pid and pairing.split_of(negative) == split
             negative_colour = expected_colour(negative, product_images[negative])
             np.testing.assert_allclose(centre(example["negative"]), negative_colour, atol=4)
             # make_dummy_data.py's attributes: product_id % 4, % 12, % 6, 0.
-            labels = [int(example[key]) for key in lookbook.ATTRIBUTES]
+            labels = [int(example[key]) for key in ATTRIBUTES]
             assert labels == [pid % 4, pid % 12, pid % 6, 0]
 
 
@@ -116,41 +116,6 @@ def _tar_names(path: Path) -> list[str]:
         return tar.getnames()
 
 
-def test_split_is_deterministic_stable_and_90_5_5():
-    # Golden values: a change here reshuffles every dataset already built.
-    assert [lookbook.split_of(pid) for pid in (1, 2, 3, 15, 58, 72)] == [
-        "validation",
-        "train",
-        "train",
-        "test",
-        "validation",
-        "test",
-    ]
-    splits = [lookbook.split_of(pid) for pid in range(100_000)]
-    counts = collections.Counter(splits)
-    assert abs(counts["train"] / 100_000 - 0.90) < 0.005
-    assert abs(counts["validation"] / 100_000 - 0.05) < 0.005
-    assert abs(counts["test"] / 100_000 - 0.05) < 0.005
-    assert splits[:1000] == [lookbook.split_of(pid) for pid in range(1000)]
-    assert lookbook.split_of(1, seed=1) != lookbook.split_of(1) or lookbook.split_of(
-        2, seed=1
-    ) != lookbook.split_of(2)
-
-
-def test_negatives_are_other_products_of_the_split_and_cover_them():
-    split_products = [3, 8, 11, 20, 41]
-    drawn = collections.defaultdict(set)
-    for image_id in range(2000):
-        for product_id in split_products:
-            negative = lookbook.negative_of(image_id, product_id, split_products)
-            assert negative != product_id and negative in split_products
-            assert negative == lookbook.negative_of(image_id, product_id, split_products)
-            drawn[product_id].add(negative)
-    assert all(drawn[pid] == set(split_products) - {pid} for pid in split_products)
-    with pytest.raises(ValueError):
-        lookbook.negative_of(1, 3, [3])
-
-
 def test_builder_configs_and_names():
     names = [config.name for config in lookbook.Builder.BUILDER_CONFIGS]
     assert names[0] == "real_64"
@@ -164,11 +129,11 @@ def test_builder_configs_and_names():
         "synthetic_full_64",
         "synthetic_full_128",
     }
-    assert prepare.builder_config_name("synthetic_small", 128) == "synthetic_small_128"
+    assert lookbook.builder_config_name("synthetic_small", 128) == "synthetic_small_128"
     with pytest.raises(ValueError):
-        prepare.builder_config_name("real", 32)
+        lookbook.builder_config_name("real", 32)
     with pytest.raises(ValueError):
-        prepare.builder_config_name("imagenet", 64)
+        lookbook.builder_config_name("imagenet", 64)
 
 
 @pytest.mark.parametrize("manual", ["absent", "empty", "unrelated"])
@@ -179,55 +144,12 @@ def test_missing_archive_raises_with_download_instructions(tmp_path, manual):
     if manual == "unrelated":
         (manual_dir / "notes.txt").write_text("not LookBook")
     config = make_config(tmp_path, manual_dir=manual_dir)
-    with pytest.raises(prepare.DatasetMissingError) as raised:
+    with pytest.raises(prepare.DatasetError) as raised:
         prepare.ensure_prepared(config)
     message = str(raised.value)
     assert "lookbook.tar" in message and "drive.google.com" in message
     assert str(manual_dir) in message
     assert not prepare.get_builder(config).is_prepared()
-
-
-def _archive_pairs(path: Path) -> tuple[dict[int, str], list[tuple[int, int]]]:
-    products, photos, _ = lookbook.scan_archive(path)
-    return (
-        {pid: Path(member.name).name for pid, member in products.items()},
-        sorted((photo.image_id, photo.product_id) for photo in photos),
-    )
-
-
-def test_zip_and_folder_read_like_the_tar(tmp_path):
-    members = la.good_members([1, 2, 3])
-    tar = la.write_tar(tmp_path / "lookbook.tar", members)
-    with zipfile.ZipFile(tmp_path / "lookbook.zip", "w") as zip_file:
-        for name, data in members.items():
-            zip_file.writestr(name, data)
-    folder = tmp_path / "extracted"
-    for name, data in members.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-    expected = _archive_pairs(tar)
-    assert len(expected[1]) == 6
-    assert _archive_pairs(tmp_path / "lookbook.zip") == expected
-    assert _archive_pairs(folder) == expected
-
-    def pngs(path):
-        products, _, _ = lookbook.scan_archive(path)
-        return [png for _, png in lookbook.preprocess_members(path, list(products.values()), 64, 2)]
-
-    assert pngs(tmp_path / "lookbook.zip") == pngs(tar) == pngs(folder)
-
-
-def test_find_archive_prefers_known_names(tmp_path):
-    assert lookbook.find_archive(tmp_path) is None
-    (tmp_path / "deep" / "er").mkdir(parents=True)
-    (tmp_path / "deep" / "er" / "PID000001_CLEAN1_IID000001.jpg").write_bytes(b"")
-    assert lookbook.find_archive(tmp_path) == tmp_path
-    (tmp_path / "lookbook").mkdir()
-    assert lookbook.find_archive(tmp_path) == tmp_path / "lookbook"
-    (tmp_path / "lookbook.zip").write_bytes(b"")
-    assert lookbook.find_archive(tmp_path) == tmp_path / "lookbook.zip"
-    (tmp_path / "lookbook.tar").write_bytes(b"")
-    assert lookbook.find_archive(tmp_path) == tmp_path / "lookbook.tar"
 
 
 def test_synthetic_source_generates_and_reads_its_archive(tmp_path, monkeypatch):
@@ -252,7 +174,7 @@ def test_synthetic_source_generates_and_reads_its_archive(tmp_path, monkeypatch)
     example = sources["validation"][0]
     planned = {p.product_id: p for p in synthetic.plan(synthetic.SizeSpec(80, 240), 0)}
     product = planned[int(example["product_id"])]
-    labels = [int(example[key]) for key in lookbook.ATTRIBUTES]
+    labels = [int(example[key]) for key in ATTRIBUTES]
     assert labels == [product.category, product.color, product.pattern, product.pattern_color]
 
 
@@ -271,7 +193,7 @@ def test_resolution_128_and_metadata_survive_reloading(tmp_path):
     # A person photo 24x32 is fitted to 96x128 with 16 white columns on each side.
     assert (example["source"][:, :15] == 255).all() and (example["source"][:, -15:] == 255).all()
     np.testing.assert_array_equal(
-        example["source"], images.load_and_preprocess(_photo_bytes(manual, example), 128)
+        example["source"], preprocessing.load_and_preprocess(_photo_bytes(manual, example), 128)
     )
 
 
@@ -280,7 +202,7 @@ def _photo_bytes(manual: Path, example) -> bytes:
 
     with tarfile.open(manual / "lookbook.tar") as tar:
         for member in tar:
-            parsed = lookbook.parse_name(member.name)
+            parsed = pairing.parse_name(member.name)
             if parsed and parsed.image_id == int(example["image_id"]):
                 return tar.extractfile(member).read()
     raise AssertionError("photo not in the archive")

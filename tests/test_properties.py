@@ -14,8 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pldt_jax import images
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets.lookbook import pairing, preprocessing
+from pldt_jax_datasets.lookbook.archive import Member
 
 PROPERTY_SETTINGS = settings(max_examples=50, deadline=None)
 RESOLUTIONS = st.sampled_from([64, 128])
@@ -72,13 +72,13 @@ def check_preprocessed(array: np.ndarray, size: tuple[int, int], colour: np.ndar
 
 def rgb_of(image: Image.Image) -> np.ndarray:
     """The one colour of a constant image, as `to_rgb` renders its mode."""
-    return np.asarray(images.to_rgb(image.crop((0, 0, 1, 1))), int)[0, 0]
+    return np.asarray(preprocessing.to_rgb(image.crop((0, 0, 1, 1))), int)[0, 0]
 
 
 @PROPERTY_SETTINGS
 @given(image=constant_images(), resolution=RESOLUTIONS)
 def test_preprocess_any_mode_size_and_aspect(image, resolution):
-    array = images.preprocess(image, resolution)
+    array = preprocessing.preprocess(image, resolution)
     check_preprocessed(array, image.size, rgb_of(image), tol=1)
 
 
@@ -90,10 +90,10 @@ def test_preprocess_any_mode_size_and_aspect(image, resolution):
 def test_png_round_trip_is_lossless(image, resolution):
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    decoded = images.load_image(buffer.getvalue())
+    decoded = preprocessing.load_image(buffer.getvalue())
     assert decoded.mode == "RGB" and decoded.size == image.size
-    np.testing.assert_array_equal(np.asarray(decoded), np.asarray(images.to_rgb(image)))
-    array = images.load_and_preprocess(buffer.getvalue(), resolution)
+    np.testing.assert_array_equal(np.asarray(decoded), np.asarray(preprocessing.to_rgb(image)))
+    array = preprocessing.load_and_preprocess(buffer.getvalue(), resolution)
     check_preprocessed(array, image.size, rgb_of(image), tol=1)
 
 
@@ -102,28 +102,28 @@ def test_png_round_trip_is_lossless(image, resolution):
 def test_jpeg_round_trip_keeps_the_picture(image, resolution):
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=95)
-    decoded = images.load_image(buffer.getvalue())
+    decoded = preprocessing.load_image(buffer.getvalue())
     assert decoded.mode == "RGB" and decoded.size == image.size
     # Lossy, and reduced-scale decoding (min_size) changes nothing of the geometry.
-    array = images.load_and_preprocess(buffer.getvalue(), resolution)
+    array = preprocessing.load_and_preprocess(buffer.getvalue(), resolution)
     check_preprocessed(array, image.size, rgb_of(image), tol=6)
 
 
 @settings(max_examples=50, deadline=None)
 @given(product_id=st.integers(0, 10**12))
 def test_split_is_one_deterministic_split_per_id(product_id):
-    split = lookbook.split_of(product_id)
-    assert split in lookbook.SPLITS
-    assert all(lookbook.split_of(product_id) == split for _ in range(3))
+    split = pairing.split_of(product_id)
+    assert split in pairing.SPLITS
+    assert all(pairing.split_of(product_id) == split for _ in range(3))
 
 
 def plan(product_ids: set[int]) -> dict[str, list[int]]:
     """plan_splits' product ids per split, each product with one photo."""
     photos = [
-        lookbook.Photo(i, pid, lookbook.Member(f"{pid}.jpg", "file", 1, i, None))
+        pairing.Photo(i, pid, Member(f"{pid}.jpg", "file", 1, i, None))
         for i, pid in enumerate(sorted(product_ids))
     ]
-    return {split: ids for split, (ids, _) in lookbook.plan_splits(product_ids, photos).items()}
+    return {split: ids for split, (ids, _) in pairing.plan_splits(product_ids, photos).items()}
 
 
 BASE_PRODUCTS = frozenset(range(1, 201))  # Enough for two products in every split.
@@ -133,25 +133,25 @@ BASE_PRODUCTS = frozenset(range(1, 201))  # Enough for two products in every spl
 @given(added=st.sets(st.integers(0, 10**9), max_size=200))
 def test_adding_products_moves_no_product_to_another_split(added):
     before, after = plan(set(BASE_PRODUCTS)), plan(BASE_PRODUCTS | added)
-    for split in lookbook.SPLITS:
+    for split in pairing.SPLITS:
         assert [pid for pid in after[split] if pid in BASE_PRODUCTS] == before[split]
     # Exactly one split per product.
     everything = [pid for ids in after.values() for pid in ids]
     assert sorted(everything) == sorted(BASE_PRODUCTS | added)
-    assert all(lookbook.split_of(pid) == s for s, ids in after.items() for pid in ids)
+    assert all(pairing.split_of(pid) == s for s, ids in after.items() for pid in ids)
 
 
 @settings(max_examples=50, deadline=None)
 @given(seeds=st.lists(st.integers(0, 2**32), min_size=2, max_size=2, unique=True))
 def test_another_seed_gives_another_split(seeds):
-    first, second = ([lookbook.split_of(pid, seed=s) for pid in range(1000)] for s in seeds)
+    first, second = ([pairing.split_of(pid, seed=s) for pid in range(1000)] for s in seeds)
     assert first != second
 
 
-@pytest.mark.parametrize("seed", [lookbook.SPLIT_SEED, 7])
+@pytest.mark.parametrize("seed", [pairing.SPLIT_SEED, 7])
 def test_split_proportions_are_90_5_5(seed):
     num = 200_000
-    counts = collections.Counter(lookbook.split_of(pid, seed) for pid in range(10**6, 10**6 + num))
+    counts = collections.Counter(pairing.split_of(pid, seed) for pid in range(10**6, 10**6 + num))
     # Binomial standard deviation at 5 % of 200,000 is 0.05 %: 6 of them.
-    for split, fraction in lookbook.SPLIT_FRACTIONS.items():
+    for split, fraction in pairing.SPLIT_FRACTIONS.items():
         assert abs(counts[split] / num - fraction) < 0.003, (split, counts)

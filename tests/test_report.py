@@ -6,13 +6,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from xml.etree import ElementTree
 
 import numpy as np
 import pytest
+from matplotlib.path import Path as DrawnPath
 from PIL import Image
 
-from pldt_jax import report
+from pldt_jax import report, report_page, report_runs, report_table
 
 R = 8  # Tiny images.
 
@@ -96,8 +96,8 @@ def workdirs(tmp_path):
 
 
 def test_rows_aggregate_seeds_and_leave_missing_metrics_blank(workdirs):
-    runs = [report.load_run(w) for w in workdirs]
-    report.label_runs(runs)
+    runs = [report_runs.load_run(w) for w in workdirs]
+    report_runs.label_runs(runs)
     assert [r.label for r in runs] == [
         "C+RF+DD (seed 0)",
         "C+RF+DD (seed 1)",
@@ -105,7 +105,7 @@ def test_rows_aggregate_seeds_and_leave_missing_metrics_blank(workdirs):
         "unnamed_run",  # No config.name: the work dir's name.
     ]
     assert runs[3].steps == 30  # No eval: the last logged step.
-    rows = report.build_rows(runs)
+    rows = report_table.build_rows(runs)
     kinds = [(row.kind, row.method) for row in rows]
     assert kinds == [
         ("run", "C+RF+DD"),
@@ -115,7 +115,7 @@ def test_rows_aggregate_seeds_and_leave_missing_metrics_blank(workdirs):
         ("run", "C+MSE"),
         ("run", "unnamed_run"),
         ("baseline", "mean_product (baseline)"),  # Same in every run: once.
-        ("ceiling", report.CEILING),
+        ("ceiling", report_table.CEILING),
     ]
     mean, std = rows[2].values, rows[3].values
     assert mean["rmse"] == pytest.approx(0.32) and std["rmse"] == pytest.approx(0.02 * 2**0.5)
@@ -123,7 +123,7 @@ def test_rows_aggregate_seeds_and_leave_missing_metrics_blank(workdirs):
     assert "cat" not in rows[4].values and rows[5].values == {}
     assert rows[7].values == {"cat": 1.0, "att": 0.9, "realism_fd": 3.0}
 
-    header, lines = report.table_cells(rows)
+    header, lines = report_table.table_cells(rows)
     assert header[4:] == ["RMSE", "C-SSIM", "Top-1", "Top-5", "Cat", "Att", "Realism (FD)"]
     assert lines[2][:5] == ["C+RF+DD", "mean ± std of 2", "", "30", "0.3200 ± 0.0283"]
     assert lines[3][4:] == ["0.2500", "0.2100", "", "", "", "", ""]
@@ -159,10 +159,10 @@ def test_report_files(workdirs, tmp_path):
     assert (out / "images" / "examples.png").is_file()
     assert "image ids differ" in page
     # Training curves: converter_loss and mse, not the constant `finite`.
-    charts = re.findall(r"<svg.*?</svg>", page)
-    assert len(charts) == 2 and "converter_loss" in charts[0] and "finite" not in page
-    for chart in charts:
-        ElementTree.fromstring(chart)  # Well-formed.
+    charts = re.findall(r"<img class='chart' src='([^']+)' alt='([^']+)'>", page)
+    assert [title for _, title in charts] == ["converter_loss", "mse"] and "finite" not in page
+    for source, _ in charts:
+        assert Image.open(out / source).format == "PNG"  # Drawn by matplotlib.
 
     # Photo 7 is missing from C+MSE's examples: its cell is white; photo 9 is matched by id.
     def cell(image_id, column):
@@ -245,14 +245,26 @@ def test_command_line_takes_space_separated_workdirs(workdirs, tmp_path):
 
 
 def test_curves_keep_the_latest_value_of_a_step(workdirs):
-    steps, values = report.load_run(workdirs[0]).curves["converter_loss"]
+    steps, values = report_runs.load_run(workdirs[0]).curves["converter_loss"]
     assert steps == [10, 20, 30] and values == [1.0, 0.5, 0.25]
 
 
-def test_svg_chart_breaks_lines_at_non_finite_values():
-    svg = report.svg_line_chart("loss", [("a", "#000", [0, 1, 2, 3], [1.0, float("nan"), 2, 3])])
-    assert svg.count("<polyline") == 3  # Axes, then two segments.
-    assert "no data" in report.svg_line_chart("empty", [])
+def drawn_segments(line) -> int:
+    """How many separate strokes matplotlib draws for a line: one per MOVETO."""
+    path = line.get_transform().transform_path(line.get_path())
+    return sum(code == DrawnPath.MOVETO for _, code in path.iter_segments(remove_nans=True))
+
+
+def test_chart_breaks_lines_at_non_finite_values():
+    ys = [1.0, float("nan"), 2, 3, float("inf"), 4, 5]
+    figure = report_page.line_chart("loss", [("a", "#000000", range(len(ys)), ys)])
+    (axes,) = figure.axes
+    (line,) = axes.lines
+    assert axes.get_title() == "loss" and line.get_label() == "a"
+    assert drawn_segments(line) == 3  # 1 | 2, 3 | 4, 5: a gap at each non-finite point.
+    assert axes.get_ylim()[1] < 6  # The infinity is no part of the scale.
+    (text,) = report_page.line_chart("empty", []).axes[0].texts
+    assert text.get_text() == "no data"
 
 
 def retrieval(top1: float, top5: float, gallery: int = 25) -> dict:
@@ -274,12 +286,12 @@ def test_retrieval_columns_and_their_chance_level(tmp_path):
         make_workdir(tmp_path, "a", "C+RF+DD", 0, ours, None),
         make_workdir(tmp_path, "b", "C+MSE", 0, other, None),
     ]
-    runs = [report.load_run(w) for w in workdirs]
-    report.label_runs(runs)
-    rows = report.build_rows(runs)
+    runs = [report_runs.load_run(w) for w in workdirs]
+    report_runs.label_runs(runs)
+    rows = report_table.build_rows(runs)
     # The same gallery in both runs: one chance row.
     assert [row.kind for row in rows] == ["run", "run", "baseline", "chance", "ceiling"]
-    header, lines = report.table_cells(rows)
+    header, lines = report_table.table_cells(rows)
     top1, top5 = header.index("Top-1"), header.index("Top-5")
     assert [line[top1] for line in lines] == ["0.400", "0.500", "0.040", "0.040", ""]
     assert [line[top5] for line in lines] == ["0.800", "0.900", "0.200", "0.200", ""]
@@ -302,17 +314,19 @@ def test_validation_curves_get_a_chart_each(workdirs, tmp_path):
     assert runs[0].curves["val/cssim"] == ([10, 30], [0.2, 0.3])
     page = (tmp_path / "report" / "index.html").read_text()
     validation = page.split("<h2>Validation curves</h2>")[1]
-    charts = re.findall(r"<svg.*?</svg>", validation)
+    linked = re.findall(r"<img class='chart' src='([^']+)' alt='([^']+)'>", validation)
     # C-SSIM (a line per run), retrieval top-5, Cat; no Att logged, val/rmse not charted.
-    assert [re.search(r'aria-label="([^"]+)"', c)[1] for c in charts] == [
-        "validation C-SSIM",
-        "validation retrieval top-5",
-        "validation Cat",
-    ]
-    assert charts[0].count("<title>") == 2 and charts[0].count("<circle") == 3
-    assert charts[1].count("<circle") == 2  # Constant, yet drawn: every evaluation a dot.
-    for chart in charts:
-        ElementTree.fromstring(chart)
+    titles = ["validation C-SSIM", "validation retrieval top-5", "validation Cat"]
+    assert [title for _, title in linked] == titles
+    for source, _ in linked:
+        assert Image.open(tmp_path / "report" / source).format == "PNG"
+    charts = report_page.validation_charts(runs)
+    assert [chart.title for chart in charts] == titles
+    lines = [chart.figure.axes[0].lines for chart in charts]
+    assert len(lines[0]) == 2  # A line per run.
+    assert [line.get_marker() for line in lines[0] + lines[1]] == ["o"] * 3
+    assert sum(len(line.get_xdata()) for line in lines[0]) == 3  # A dot per evaluation.
+    assert len(lines[1][0].get_xdata()) == 2  # Constant, yet drawn: every evaluation a dot.
     # Not among the training curves either.
     training = page.split("<h2>Training curves</h2>")[1].split("<h2>Validation curves</h2>")[0]
-    assert "val/" not in training
+    assert "val/" not in training and "validation" not in training

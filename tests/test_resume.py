@@ -4,6 +4,7 @@ run that was never interrupted; non-finite steps stop the run or are skipped."""
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,9 +15,9 @@ import numpy as np
 import pytest
 from test_multiprocess import free_port, one_device_per_process_env
 
-from pldt_jax import checkpoints, step, train
+from pldt_jax import checkpoints, train, train_step
 from pldt_jax.config import default_config
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets import lookbook
 
 DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
 FAULTY_SAVE_WORKER = Path(__file__).with_name("faulty_save_worker.py")
@@ -68,15 +69,15 @@ def command(workdir: Path, values: dict) -> list[str]:
     ]
 
 
-def final_states(workdir: Path, config) -> step.States:
-    like = step.create_states(config, jax.random.key(0), TOTAL_STEPS)
+def final_states(workdir: Path, config) -> train_step.States:
+    like = train_step.create_states(config, jax.random.key(0), TOTAL_STEPS)
     with checkpoints.create_manager(workdir / "checkpoints") as manager:
         found, states, _ = checkpoints.restore(manager, like)
     assert found == TOTAL_STEPS
     return states
 
 
-def assert_bitwise_equal(a: step.States, b: step.States) -> None:
+def assert_bitwise_equal(a: train_step.States, b: train_step.States) -> None:
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
@@ -143,7 +144,10 @@ def latest_complete_step(workdir: Path) -> int | None:
         return manager.latest_step()
 
 
-def test_kill_during_a_save_keeps_the_last_complete_checkpoint(reference):
+def test_second_training_refused_then_kill_during_a_save_keeps_the_last_checkpoint(reference):
+    """A run stuck in the save of checkpoint 5 holds its work dir: the same command started
+    again refuses in one line and leaves it alone. Killed with kill -9 halfway through the
+    save, it keeps checkpoint 4, and the rerun (the work dir free again) resumes from it."""
     root, values, expected = reference
     workdir, marker = root / "killed_in_save", root / "save_started"
     process = subprocess.Popen(
@@ -151,6 +155,15 @@ def test_kill_during_a_save_keeps_the_last_complete_checkpoint(reference):
     )
     try:
         wait_for(marker, process)
+        second = subprocess.run(
+            command(workdir, values), capture_output=True, text=True, timeout=300
+        )
+        assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"error: {workdir} is in use by another training (process {process.pid} on "
+            f"{socket.gethostname()}); wait until it ends, or give another --workdir"
+        )
+        assert process.poll() is None  # The first run goes on (here: stays in its save).
         process.kill()
         process.communicate(timeout=60)
     finally:
@@ -239,9 +252,9 @@ def test_skip_mode_skips_and_counts_non_finite_steps(reference):
     train.train_and_evaluate(config, str(workdir))
     logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [entry["skipped_steps"] for entry in logged] == [1, 2]
-    like = step.create_states(config, jax.random.key(0), 2)
+    like = train_step.create_states(config, jax.random.key(0), 2)
     with checkpoints.create_manager(workdir / "checkpoints") as manager:
         _, states, _ = checkpoints.restore(manager, like)
     init_key = jax.random.split(jax.random.key(config.seed))[0]
-    init = jax.jit(lambda key: step.create_states(config, key, 2))(init_key)  # As train.py.
+    init = jax.jit(lambda key: train_step.create_states(config, key, 2))(init_key)  # As train.py.
     assert_bitwise_equal(states, init)  # Every step was skipped: nothing changed.

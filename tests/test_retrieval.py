@@ -3,7 +3,7 @@ import numpy as np
 import optax
 
 from pldt_jax import metrics, retrieval
-from pldt_jax.step import TrainState
+from pldt_jax.train_step import TrainState
 
 
 def closeness(variables, pairs, train):

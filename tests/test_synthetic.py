@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pldt_jax_datasets.lookbook import synthetic
+from pldt_jax_datasets.lookbook import synthetic, taxonomy
 
 TINY = synthetic.SizeSpec(num_products=5, num_photos=36)
 NAME = re.compile(r"^PID(\d{6})_CLEAN([01])_IID(\d{6})\.jpg$")
@@ -31,9 +31,9 @@ def _digest(path):
 
 
 def test_public_vocabularies():
-    assert len(synthetic.CATEGORIES) >= 4
-    assert len(synthetic.COLORS) >= 8
-    assert len(synthetic.PATTERNS) >= 5 and synthetic.PATTERNS[0] == "solid"
+    assert len(taxonomy.CATEGORIES) >= 4
+    assert len(taxonomy.COLORS) >= 8
+    assert len(taxonomy.PATTERNS) >= 5 and taxonomy.PATTERNS[0] == "solid"
     assert set(synthetic.SIZES) == {"small", "medium", "full"}
 
 
@@ -57,10 +57,10 @@ def test_full_plan_has_the_public_archive_counts():
 def test_plan_labels_are_valid_and_products_independent():
     products = synthetic.plan(TINY, seed=3)
     for p in products:
-        assert 0 <= p.category < len(synthetic.CATEGORIES)
-        assert 0 <= p.pattern < len(synthetic.PATTERNS)
-        assert 0 <= p.color < len(synthetic.COLORS)
-        assert 0 <= p.pattern_color < len(synthetic.COLORS) and p.pattern_color != p.color
+        assert 0 <= p.category < len(taxonomy.CATEGORIES)
+        assert 0 <= p.pattern < len(taxonomy.PATTERNS)
+        assert 0 <= p.color < len(taxonomy.COLORS)
+        assert 0 <= p.pattern_color < len(taxonomy.COLORS) and p.pattern_color != p.color
     # A product's labels depend on (seed, product id) only, not on how many products there are.
     larger = synthetic.plan(synthetic.SizeSpec(9, 70), seed=3)
     labels = [p[: len(synthetic.ATTRIBUTE_FIELDS)] for p in products]
@@ -127,7 +127,7 @@ def test_reuses_matching_archive_and_rebuilds_otherwise(tmp_path):
     synthetic.write_archive(tmp_path, small, seed=0)
     assert len(_members(first.tar_path)) == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [synthetic.TAR_NAME, synthetic.ATTRIBUTES_NAME, synthetic.MANIFEST_NAME]
+        [synthetic.TAR_NAME, taxonomy.ATTRIBUTES_FILENAME, synthetic.MANIFEST_NAME]
     )
 
 

@@ -1,6 +1,7 @@
 """The main job end to end on dummy LookBook data: every work-dir file, resume, evaluate, sample."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +14,14 @@ from pldt_jax import (
     checkpoints,
     evaluate,
     images,
-    input_pipeline,
     prepare,
     retrieval,
     sample,
+    split_arrays,
     train,
 )
 from pldt_jax.config import default_config
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets import lookbook
 
 DUMMY_DATA = Path(lookbook.__file__).parent / "dummy_data"
 
@@ -146,7 +147,7 @@ def test_retrieval_baseline_answers_with_training_products(run):
     examples = np.load(workdir / "eval" / "examples.npz")
     # Every answer is a real product image, so it is the target of some training photo.
     config = tiny_config(workdir.parent / "tfds")
-    train_targets = input_pipeline.load_split(prepare.load_data_sources(config)["train"]).target
+    train_targets = split_arrays.load_split(prepare.load_data_sources(config)["train"]).target
     for answer in examples["generated"]:
         assert (train_targets == answer).all(axis=(1, 2, 3)).any()
 
@@ -196,6 +197,37 @@ def test_sample_command_reports_failures_and_missing_checkpoints(run, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "no checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_and_sample_into_an_unwritable_output_are_one_clear_line(run, tmp_path):
+    workdir, _, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir / "checkpoints", copy / "checkpoints")
+    (copy / "eval").write_text("a file where eval/ goes")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    photo = tmp_path / "photo.png"
+    images.save_png(np.full((70, 50, 3), 128, np.uint8), photo)
+    commands = {
+        "evaluate": ["pldt_jax.evaluate", f"--workdir={copy}"],
+        "sample": ["pldt_jax.sample", f"--workdir={workdir}", f"--input={photo}"]
+        + [f"--output={blocker / 'product.png'}"],
+    }
+    started = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", *arguments], stderr=subprocess.PIPE, text=True
+        )
+        for name, arguments in commands.items()
+    }
+    expected = {
+        "evaluate": f"error: File exists ({copy / 'eval'})",
+        "sample": f"error: File exists ({blocker})",  # Its folder cannot be made.
+    }
+    for name, process in started.items():
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 1, (name, stderr)
+        assert "Traceback" not in stderr, (name, stderr)
+        assert stderr.strip().splitlines()[-1] == expected[name], (name, stderr)
 
 
 def test_unwritable_workdir_is_one_clear_line(run, tmp_path):

@@ -27,29 +27,13 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-CATEGORIES: tuple[str, ...] = ("t-shirt", "long-sleeve", "sleeveless", "hooded-zip-jacket")
-COLOR_RGB: tuple[tuple[str, tuple[int, int, int]], ...] = (
-    ("black", (35, 35, 38)),
-    ("white", (240, 240, 236)),
-    ("grey", (140, 140, 145)),
-    ("red", (200, 35, 40)),
-    ("orange", (240, 130, 30)),
-    ("yellow", (245, 210, 50)),
-    ("green", (40, 140, 70)),
-    ("blue", (40, 100, 210)),
-    ("navy", (25, 40, 90)),
-    ("purple", (120, 60, 160)),
-    ("pink", (240, 150, 185)),
-    ("brown", (120, 75, 45)),
-)
-COLORS: tuple[str, ...] = tuple(name for name, _ in COLOR_RGB)
-PATTERNS: tuple[str, ...] = (
-    "solid",
-    "horizontal-stripes",
-    "vertical-stripes",
-    "dots",
-    "checks",
-    "logo",
+from pldt_jax_datasets.lookbook.taxonomy import (
+    ATTRIBUTES,
+    ATTRIBUTES_FILENAME,
+    CATEGORIES,
+    COLOR_RGB,
+    COLORS,
+    PATTERNS,
 )
 
 
@@ -86,9 +70,8 @@ class SyntheticArchive(NamedTuple):
     attributes_path: pathlib.Path
 
 
-ATTRIBUTE_FIELDS = ("product_id", "category", "color", "pattern", "pattern_color")
+ATTRIBUTE_FIELDS = ("product_id", *ATTRIBUTES)
 TAR_NAME = "lookbook.tar"
-ATTRIBUTES_NAME = "lookbook_attributes.csv"
 MANIFEST_NAME = "lookbook_synthetic.json"
 # Bump when rendering changes, so archives cached by an older generator are rebuilt.
 _GENERATOR_VERSION = 1
@@ -646,7 +629,7 @@ def write_archive(
     """
     spec, out = _resolve(size), pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    archive = SyntheticArchive(out / TAR_NAME, out / ATTRIBUTES_NAME)
+    archive = SyntheticArchive(out / TAR_NAME, out / ATTRIBUTES_FILENAME)
     manifest_path = out / MANIFEST_NAME
     manifest = {"version": _GENERATOR_VERSION, "seed": seed, **spec._asdict()}
     if (

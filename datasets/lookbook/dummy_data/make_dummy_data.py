@@ -15,7 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from pldt_jax_datasets.lookbook import lookbook_dataset_builder as lookbook
+from pldt_jax_datasets.lookbook.pairing import split_of
+from pldt_jax_datasets.lookbook.taxonomy import ATTRIBUTES, ATTRIBUTES_FILENAME
 
 PRODUCTS_PER_SPLIT = {"train": 3, "validation": 2, "test": 2}
 PHOTOS_PER_PRODUCT = 2
@@ -25,7 +26,7 @@ HERE = Path(__file__).parent
 def pick_products() -> list[int]:
     chosen, counts = [], dict.fromkeys(PRODUCTS_PER_SPLIT, 0)
     for product_id in itertools.count(1):
-        split = lookbook.split_of(product_id)
+        split = split_of(product_id)
         if counts[split] < PRODUCTS_PER_SPLIT[split]:
             counts[split] += 1
             chosen.append(product_id)
@@ -54,9 +55,9 @@ def main() -> None:
                 )
                 info.size, info.mtime = len(data), 1_470_000_000
                 tar.addfile(info, io.BytesIO(data))
-    with (HERE / lookbook.ATTRIBUTES_FILENAME).open("w", newline="") as file:
+    with (HERE / ATTRIBUTES_FILENAME).open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["product_id", *lookbook.ATTRIBUTES])
+        writer.writerow(["product_id", *ATTRIBUTES])
         for product_id in pick_products():
             writer.writerow([product_id, product_id % 4, product_id % 12, product_id % 6, 0])
 

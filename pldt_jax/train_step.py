@@ -21,17 +21,15 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax.training import train_state
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
-from pldt_jax import augment, losses
+from pldt_jax import augment, losses, sharding
+from pldt_jax.config import CANDIDATE_SCHEMES, OPTIMIZERS
 from pldt_jax.images import to_float
 from pldt_jax.models import create_models
 
 # What each sample's candidate I is in Algorithm 1.
 ASSOCIATED, IRRELEVANT, GENERATED = 0, 1, 2
-# config.loss.candidates: 'sampled' (Algorithm 1) or 'all' (the public ports).
-CANDIDATE_SCHEMES = ("sampled", "all")
-DATA_AXIS = "data"
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -74,7 +72,7 @@ def create_optimizer(
         return optax.sgd(schedule, momentum=opt.momentum)
     if opt.name == "adam":
         return optax.adam(schedule, b1=opt.momentum)
-    raise ValueError(f"unknown optimizer {opt.name!r}; expected 'sgd' or 'adam'")
+    raise ValueError(f"unknown optimizer {opt.name!r}; expected one of {OPTIMIZERS}")
 
 
 def create_states(config: ml_collections.ConfigDict, rng: jax.Array, num_steps: int) -> States:
@@ -303,49 +301,28 @@ def make_train_step(
     return train_step
 
 
-def create_mesh(devices: list | None = None) -> Mesh:
-    """A one-dimensional mesh over every device (of every process): pure data parallelism."""
-    devices = jax.devices() if devices is None else devices
-    return Mesh(devices, (DATA_AXIS,))
-
-
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-    return NamedSharding(mesh, PartitionSpec())
-
-
-def init_states(
+def create_replicated_states(
     config: ml_collections.ConfigDict, rng: jax.Array, num_steps: int, mesh: Mesh
 ) -> States:
-    """Fresh states, created replicated on the mesh (every process computes the same ones)."""
+    """`create_states`, created replicated on the mesh (every process computes the same ones)."""
     return jax.jit(
-        lambda key: create_states(config, key, num_steps), out_shardings=replicated(mesh)
+        lambda key: create_states(config, key, num_steps), out_shardings=sharding.replicated(mesh)
     )(rng)
 
 
-def global_batch(local: dict[str, Any], mesh: Mesh) -> Batch:
-    """This process's rows of each image kind -> global arrays split over the mesh's data axis."""
-    sharding = batch_sharding(mesh)
-    return {
-        key: jax.make_array_from_process_local_data(sharding, local[key])
-        for key in ("source", "target", "negative")
-    }
-
-
-def jit_train_step(
+def sharded_train_step(
     config: ml_collections.ConfigDict, mesh: Mesh
 ) -> Callable[[States, Batch, jax.Array], tuple[States, Metrics]]:
-    """Global-view jit: the batch is split over the mesh, the states replicated.
+    """`make_train_step` jit-compiled in global view: the batch split over the mesh, the states
+    replicated.
 
     Batch norm statistics and the loss means are then those of the global batch,
     so the result does not depend on how many devices share it.
     """
+    replicated, batch = sharding.replicated(mesh), sharding.batch_sharding(mesh)
     return jax.jit(
         make_train_step(config),
-        in_shardings=(replicated(mesh), batch_sharding(mesh), replicated(mesh)),
-        out_shardings=(replicated(mesh), replicated(mesh)),
+        in_shardings=(replicated, batch, replicated),
+        out_shardings=(replicated, replicated),
         donate_argnums=(0,),
     )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pldt_jax import config as config_lib
-from pldt_jax import losses, step
+from pldt_jax import images, losses, sharding, train_step
 
 
 def tiny_config(**loss):
@@ -27,60 +27,65 @@ def random_batch(batch_size=4, seed=0):
 
 
 def run(config, devices, batch):
-    mesh = step.create_mesh(devices)
+    mesh = sharding.create_mesh(devices)
     states = jax.jit(
-        lambda key: step.create_states(config, key, 10), out_shardings=step.replicated(mesh)
+        lambda key: train_step.create_states(config, key, 10),
+        out_shardings=sharding.replicated(mesh),
     )(jax.random.key(0))
-    return step.jit_train_step(config, mesh)(states, batch, jax.random.key(1))
+    return train_step.sharded_train_step(config, mesh)(states, batch, jax.random.key(1))
 
 
 def reference_step(config, states, batch, rng):
     """Algorithm 1 written plainly: three updates in turn, each with its own full forward pass."""
     source, target, negative = (
-        step.to_float(jnp.asarray(batch[k])) for k in ("source", "target", "negative")
+        images.to_float(jnp.asarray(batch[k])) for k in ("source", "target", "negative")
     )
-    choice = step.draw_candidates(rng, source.shape[0], use_negatives=True)
+    choice = train_step.draw_candidates(rng, source.shape[0], use_negatives=True)
     pick = choice[:, None, None, None]
-    fake, conv_stats = step.apply_train(states.converter, states.converter.params, source)
+    fake, conv_stats = train_step.apply_train(states.converter, states.converter.params, source)
     candidate = jnp.where(pick == 0, target, jnp.where(pick == 1, negative, fake))
 
     def rf_loss(p):
-        logits, stats = step.apply_train(states.real_fake, p, candidate)
+        logits, stats = train_step.apply_train(states.real_fake, p, candidate)
         return losses.real_fake_loss(logits, choice != 2), stats
 
     grads, stats = jax.grad(rf_loss, has_aux=True)(states.real_fake.params)
-    real_fake = step.update(states.real_fake, grads, stats)
+    real_fake = train_step.update(states.real_fake, grads, stats)
 
     def dd_loss(p):
-        logits, stats = step.apply_train(states.domain, p, jnp.concatenate([source, candidate], -1))
+        logits, stats = train_step.apply_train(
+            states.domain, p, jnp.concatenate([source, candidate], -1)
+        )
         return losses.domain_loss(logits, choice == 0), stats
 
     grads, stats = jax.grad(dd_loss, has_aux=True)(states.domain.params)
-    domain = step.update(states.domain, grads, stats)
+    domain = train_step.update(states.domain, grads, stats)
 
     def converter_loss(p):
-        image, _ = step.apply_train(states.converter, p, source)
+        image, _ = train_step.apply_train(states.converter, p, source)
         seen = jnp.where(pick == 2, image, candidate)  # Eq. 6: the same candidates I.
-        rf_logits, _ = step.apply_train(real_fake, real_fake.params, seen)
-        dd_logits, _ = step.apply_train(domain, domain.params, jnp.concatenate([source, seen], -1))
+        rf_logits, _ = train_step.apply_train(real_fake, real_fake.params, seen)
+        dd_logits, _ = train_step.apply_train(
+            domain, domain.params, jnp.concatenate([source, seen], -1)
+        )
         return 0.5 * losses.converter_adversarial_loss(
             rf_logits, "non_saturating", choice == 2
         ) + 0.5 * losses.converter_adversarial_loss(dd_logits, "non_saturating", choice == 2)
 
     grads = jax.grad(converter_loss)(states.converter.params)
-    converter = step.update(states.converter, grads, conv_stats)
-    return step.States(converter, real_fake, domain)
+    converter = train_step.update(states.converter, grads, conv_stats)
+    return train_step.States(converter, real_fake, domain)
 
 
 def reference_all_candidates_step(config, states, batch):
     """The ports' scheme written plainly: every candidate of every sample, batches built by hand."""
     source, target, negative = (
-        step.to_float(jnp.asarray(batch[k])) for k in ("source", "target", "negative")
+        images.to_float(jnp.asarray(batch[k])) for k in ("source", "target", "negative")
     )
     size = source.shape[0]
     ones, zeros = jnp.ones(size), jnp.zeros(size)
     reals = [target, negative] if config.loss.use_negatives else [target]
-    fake, conv_stats = step.apply_train(states.converter, states.converter.params, source)
+    fake, conv_stats = train_step.apply_train(states.converter, states.converter.params, source)
 
     def bce(logits, labels):
         return jnp.mean(
@@ -90,37 +95,39 @@ def reference_all_candidates_step(config, states, batch):
     rf_labels = jnp.concatenate([ones] * len(reals) + [zeros])
 
     def rf_loss(p):
-        logits, stats = step.apply_train(states.real_fake, p, jnp.concatenate([*reals, fake]))
+        logits, stats = train_step.apply_train(states.real_fake, p, jnp.concatenate([*reals, fake]))
         return bce(logits, rf_labels), stats
 
     (rf_value, stats), grads = jax.value_and_grad(rf_loss, has_aux=True)(states.real_fake.params)
-    real_fake = step.update(states.real_fake, grads, stats)
+    real_fake = train_step.update(states.real_fake, grads, stats)
 
     sources = jnp.concatenate([source] * (len(reals) + 1))
     dd_labels = jnp.concatenate([ones] + [zeros] * len(reals))
 
     def dd_loss(p):
         pairs = jnp.concatenate([sources, jnp.concatenate([*reals, fake])], -1)
-        logits, stats = step.apply_train(states.domain, p, pairs)
+        logits, stats = train_step.apply_train(states.domain, p, pairs)
         return bce(logits, dd_labels), stats
 
     (dd_value, stats), grads = jax.value_and_grad(dd_loss, has_aux=True)(states.domain.params)
-    domain = step.update(states.domain, grads, stats)
+    domain = train_step.update(states.domain, grads, stats)
 
     def converter_loss(p):
-        image, _ = step.apply_train(states.converter, p, source)
+        image, _ = train_step.apply_train(states.converter, p, source)
         seen = jnp.concatenate([*reals, image])
-        rf_logits, _ = step.apply_train(real_fake, real_fake.params, seen)
-        dd_logits, _ = step.apply_train(domain, domain.params, jnp.concatenate([sources, seen], -1))
+        rf_logits, _ = train_step.apply_train(real_fake, real_fake.params, seen)
+        dd_logits, _ = train_step.apply_train(
+            domain, domain.params, jnp.concatenate([sources, seen], -1)
+        )
         # Non-saturating, over the B generated images only (the last B rows).
         return 0.5 * jnp.mean(-jax.nn.log_sigmoid(rf_logits[-size:])) + 0.5 * jnp.mean(
             -jax.nn.log_sigmoid(dd_logits[-size:])
         )
 
     c_value, grads = jax.value_and_grad(converter_loss)(states.converter.params)
-    converter = step.update(states.converter, grads, conv_stats)
+    converter = train_step.update(states.converter, grads, conv_stats)
     values = {"d_real_fake_loss": rf_value, "d_domain_loss": dd_value, "converter_loss": c_value}
-    return step.States(converter, real_fake, domain), values
+    return train_step.States(converter, real_fake, domain), values
 
 
 def assert_trees_close(a, b, atol=1e-6):
@@ -132,7 +139,7 @@ def test_step_is_algorithm_1():
     """Discriminators first, then the converter against the updated discriminators."""
     config = tiny_config()
     batch = random_batch()
-    states = step.create_states(config, jax.random.key(0), 10)
+    states = train_step.create_states(config, jax.random.key(0), 10)
     expected = jax.jit(lambda s, b, r: reference_step(config, s, b, r))(
         states, batch, jax.random.key(1)
     )
@@ -159,7 +166,7 @@ def test_step_is_algorithm_1():
 def test_all_candidates_scheme_matches_plain_reference(use_negatives):
     config = tiny_config(candidates="all", use_negatives=use_negatives)
     batch = random_batch()
-    states = step.create_states(config, jax.random.key(0), 10)
+    states = train_step.create_states(config, jax.random.key(0), 10)
     expected, values = jax.jit(lambda s, b: reference_all_candidates_step(config, s, b))(
         states, batch
     )
@@ -185,20 +192,26 @@ def test_all_candidates_batch_holds_every_candidate(use_negatives, count):
     target, negative, generated = (
         jnp.asarray(rng.normal(size=(size, 8, 8, 3)), jnp.float32) for _ in range(3)
     )
-    images, kinds = step.candidate_batch("all", None, target, negative, generated, use_negatives)
+    images, kinds = train_step.candidate_batch(
+        "all", None, target, negative, generated, use_negatives
+    )
     assert images.shape == (count * size, 8, 8, 3)
-    expected = [step.ASSOCIATED, step.IRRELEVANT, step.GENERATED]
+    expected = [train_step.ASSOCIATED, train_step.IRRELEVANT, train_step.GENERATED]
     if not use_negatives:
-        expected.remove(step.IRRELEVANT)
+        expected.remove(train_step.IRRELEVANT)
     np.testing.assert_array_equal(np.asarray(kinds), np.repeat(expected, size))
-    by_kind = {step.ASSOCIATED: target, step.IRRELEVANT: negative, step.GENERATED: generated}
+    by_kind = {
+        train_step.ASSOCIATED: target,
+        train_step.IRRELEVANT: negative,
+        train_step.GENERATED: generated,
+    }
     for kind in expected:
         np.testing.assert_array_equal(np.asarray(images[kinds == kind]), np.asarray(by_kind[kind]))
-    pairs = step.with_source(target, images)
+    pairs = train_step.with_source(target, images)
     assert pairs.shape == (count * size, 8, 8, 6)
     np.testing.assert_array_equal(np.asarray(pairs[-size:, ..., :3]), np.asarray(target))
     with pytest.raises(ValueError, match="candidate scheme"):
-        step.candidate_batch("some", None, target, negative, generated, use_negatives)
+        train_step.candidate_batch("some", None, target, negative, generated, use_negatives)
 
 
 def test_same_result_on_one_and_two_devices():
@@ -216,7 +229,7 @@ def test_mse_only_leaves_discriminators_alone():
     """C+MSE: no discriminator is trained, the converter is."""
     config = tiny_config(real_fake_weight=0.0, domain_weight=0.0, mse_weight=1.0)
     batch = random_batch()
-    states = step.create_states(config, jax.random.key(0), 10)
+    states = train_step.create_states(config, jax.random.key(0), 10)
     new_states, metrics = run(config, jax.devices()[:1], batch)
     assert_trees_close(new_states.real_fake.params, states.real_fake.params, atol=0)
     assert_trees_close(new_states.domain.params, states.domain.params, atol=0)
@@ -226,7 +239,7 @@ def test_mse_only_leaves_discriminators_alone():
 
 def test_warmup_config_is_the_runs_mse_only_step():
     config = tiny_config(mse_weight=2.0)
-    warmup = step.warmup_config(config)
+    warmup = train_step.warmup_config(config)
     assert (warmup.loss.real_fake_weight, warmup.loss.domain_weight) == (0.0, 0.0)
     assert warmup.loss.mse_weight == 2.0 and warmup.model == config.model
     assert config.loss.real_fake_weight == 0.5  # The run's own config is left as it was.
@@ -254,18 +267,18 @@ def test_flip_augmentation_keeps_the_drawn_candidates():
 
 
 def test_candidates_drawn_with_equal_probability():
-    choice = np.asarray(step.draw_candidates(jax.random.key(0), 30000, use_negatives=True))
+    choice = np.asarray(train_step.draw_candidates(jax.random.key(0), 30000, use_negatives=True))
     np.testing.assert_allclose(np.bincount(choice, minlength=3) / 30000, [1 / 3] * 3, atol=0.01)
-    choice = np.asarray(step.draw_candidates(jax.random.key(0), 30000, use_negatives=False))
-    assert set(np.unique(choice)) == {step.ASSOCIATED, step.GENERATED}
-    assert abs((choice == step.GENERATED).mean() - 0.5) < 0.01
+    choice = np.asarray(train_step.draw_candidates(jax.random.key(0), 30000, use_negatives=False))
+    assert set(np.unique(choice)) == {train_step.ASSOCIATED, train_step.GENERATED}
+    assert abs((choice == train_step.GENERATED).mean() - 0.5) < 0.01
 
 
 def test_learning_rate_schedule_decays_after_25_of_30_epochs():
     config = config_lib.default_config()
-    schedule = step.learning_rate_schedule(config, num_steps=3000)
+    schedule = train_step.learning_rate_schedule(config, num_steps=3000)
     assert float(schedule(2499)) == pytest.approx(2e-4)
     assert float(schedule(2501)) == pytest.approx(2e-5)
-    assert step.total_steps(config, steps_per_epoch=100) == 3000
+    assert train_step.total_steps(config, steps_per_epoch=100) == 3000
     config.total_steps = 40
-    assert step.total_steps(config, steps_per_epoch=100) == 40
+    assert train_step.total_steps(config, steps_per_epoch=100) == 40
