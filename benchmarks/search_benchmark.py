@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pldt_jax import demo, images, input_pipeline, prepare, search
+from pldt_jax import demo, images, prepare, search, split_arrays
 
 
 def timed(function, *args):
@@ -33,7 +33,7 @@ def timed(function, *args):
     return result, time.perf_counter() - start
 
 
-def write_photos(split: input_pipeline.SplitArrays, folder: Path) -> list[Path]:
+def write_photos(split: split_arrays.SplitArrays, folder: Path) -> list[Path]:
     """The split's photos, lossless, as <image id>_pid<product id>.png."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -45,7 +45,7 @@ def write_photos(split: input_pipeline.SplitArrays, folder: Path) -> list[Path]:
     return paths
 
 
-def write_shop(products: input_pipeline.Products, folder: Path) -> None:
+def write_shop(products: split_arrays.Products, folder: Path) -> None:
     """The products as larger JPEGs, as a shop's catalogue folder would hold them."""
     folder.mkdir(parents=True, exist_ok=True)
     for product_id, image in zip(products.product_id, products.image, strict=True):
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     report["load_model_s"] = seconds
     split = prepare.load_splits(model.config, ["test"])["test"]
     paths = write_photos(split, scratch / "photos")
-    write_shop(input_pipeline.products(split), scratch / "shop")
+    write_shop(split_arrays.products(split), scratch / "shop")
 
     catalogues = {}
     for name in ("test", "train", str(scratch / "shop")):

@@ -11,16 +11,16 @@ page; no input stops the server.
 """
 
 import os
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
-from pldt_jax import images, logs, prepare, search
+from pldt_jax import cli, errors, prepare, search
+from pldt_jax_datasets.lookbook.preprocessing import FORMATS, ImageError
 
 NUM_EXAMPLES = 12  # Test photos offered to pick from, each of another product.
 MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads on the page; a phone photo is 3-12 MB.
@@ -39,7 +39,7 @@ def example_photos(
     name = config.dataset.eval_split
     try:
         split = prepare.load_splits(config, [name])[name]
-    except (prepare.DatasetMissingError, prepare.LookBookArchiveError) as error:
+    except prepare.DatasetError as error:
         logging.warning("No example photos: %s", error)
         return []
     _, first = np.unique(split.product_id, return_index=True)
@@ -81,10 +81,10 @@ def respond(
             found = search.answer(model, catalogue, source, top)
         else:
             found = search.answer_file(model, catalogue, source, top)
-    except images.ImageError as error:
+    except ImageError as error:
         # Pillow's own words for a file of another kind name a buffer, not the file.
         reason = (
-            f"not an image of a format read here ({', '.join(images.FORMATS)})"
+            f"not an image of a format read here ({', '.join(FORMATS)})"
             if error.kind == "not an image"
             else str(error)
         )
@@ -166,22 +166,15 @@ def build_page(
 
 
 def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
-    logs.quiet_library_logs()
+    del argv  # No positional arguments (cli.run refuses them).
     FLAGS = flags.FLAGS
+    search.check_catalogue(FLAGS.catalogue)
     try:
-        search.check_catalogue(FLAGS.catalogue)
         import gradio  # noqa: F401
-    except search.SearchError as error:
-        sys.exit(f"error: {error}")
     except ImportError:
-        sys.exit('error: the demo needs Gradio: pip install ".[demo]"')
-    try:
-        model = search.load_model(FLAGS.workdir)
-        catalogue, _ = search.load_catalogue(FLAGS.workdir, model, FLAGS.catalogue)
-    except search.USER_ERRORS as error:
-        sys.exit(f"error: {error}")
+        raise errors.Error('the demo needs Gradio: pip install ".[demo]"') from None
+    model = search.load_model(FLAGS.workdir)
+    catalogue, _ = search.load_catalogue(FLAGS.workdir, model, FLAGS.catalogue)
     page = build_page(model, catalogue, example_photos(model.config), FLAGS.top)
     resolution = model.config.resolution  # A first answer compiles what every answer runs.
     respond(model, catalogue, FLAGS.top, np.full((resolution, resolution, 3), 255, np.uint8))
@@ -193,7 +186,7 @@ def main(argv: Sequence[str]) -> None:
             max_file_size=MAX_UPLOAD,
         )
     except OSError as error:  # Gradio's message when the port is taken.
-        sys.exit(f"error: {error}")
+        raise errors.Error(str(error)) from error
 
 
 if __name__ == "__main__":
@@ -203,4 +196,4 @@ if __name__ == "__main__":
     )
     flags.DEFINE_integer("port", 7860, "Port on 127.0.0.1.", lower_bound=1, upper_bound=65535)
     flags.DEFINE_integer("top", 5, "How many products to show, each way.", lower_bound=1)
-    app.run(main, flags_parser=search.parse_flags)
+    cli.run(main)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,38 +35,30 @@ from typing import Any, NamedTuple
 import jax
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from PIL import Image, ImageDraw, ImageFont
 
 from pldt_jax import (
     checkpoints,
-    evaluate,
+    cli,
+    errors,
     images,
-    input_pipeline,
-    logs,
+    inference,
     metrics,
     prepare,
     retrieval,
     sample,
+    split_arrays,
 )
-from pldt_jax.step import TrainState
+from pldt_jax.train_step import TrainState
+from pldt_jax_datasets.lookbook.pairing import SPLITS
+from pldt_jax_datasets.lookbook.preprocessing import ImageError, load_and_preprocess
 
-SPLITS = ("train", "validation", "test")
 CACHE_DIR = "search_cache"
 
 
-class SearchError(ValueError):
+class SearchError(errors.Error):
     """A search that cannot run as asked: bad arguments, an unusable catalogue."""
-
-
-# What a command line turns into its one line of error: bad arguments, no checkpoint, no data.
-USER_ERRORS = (
-    SearchError,
-    checkpoints.CheckpointError,
-    FileNotFoundError,
-    prepare.DatasetMissingError,
-    prepare.LookBookArchiveError,
-)
 
 
 class SearchModel(NamedTuple):
@@ -146,7 +137,7 @@ def _cache_path(workdir: str | os.PathLike, catalogue: str) -> Path:
 
 def _read_split(model: SearchModel, name: str) -> Catalogue:
     split = prepare.load_splits(model.config, [name])[name]
-    products = input_pipeline.products(split)
+    products = split_arrays.products(split)
     labels = [int(i) for i in products.product_id]
     return Catalogue(name, "product_id", labels, products.image, np.empty(0), [])
 
@@ -156,8 +147,8 @@ def _read_folder(model: SearchModel, folder: Path) -> Catalogue:
     for path in catalogue_files(folder):
         name = str(path.relative_to(folder))
         try:
-            pictures.append(images.load_and_preprocess(path, model.config.resolution))
-        except images.ImageError as error:
+            pictures.append(load_and_preprocess(path, model.config.resolution))
+        except ImageError as error:
             skipped.append((name, str(error)))
             continue
         labels.append(name)
@@ -229,8 +220,8 @@ def _from_arrays(name: str, arrays: Any) -> Catalogue:
 
 def answer(model: SearchModel, catalogue: Catalogue, photo: np.ndarray, top: int) -> Answer:
     """The generated product and the `top` nearest products, both ways, of one uint8 photo
-    already preprocessed (`images.load_and_preprocess`)."""
-    product = images.to_uint8(np.asarray(evaluate.generate(model.converter, photo[None])))
+    already preprocessed (`load_and_preprocess`)."""
+    product = images.to_uint8(np.asarray(inference.generate(model.converter, photo[None])))
     distances = metrics.feature_distances(metrics.retrieval_features(product), catalogue.features)
     scores = retrieval.score_matrix(model.domain, photo[None], catalogue.images)
     nearest = np.argsort(distances[0], kind="stable")[:top]
@@ -246,9 +237,9 @@ def answer(model: SearchModel, catalogue: Catalogue, photo: np.ndarray, top: int
 def answer_file(
     model: SearchModel, catalogue: Catalogue, source: str | os.PathLike | bytes, top: int
 ) -> Answer:
-    """`answer` for a photo file (or its bytes); raises `images.ImageError` for a bad one."""
+    """`answer` for a photo file (or its bytes); raises `ImageError` for a bad one."""
     return answer(
-        model, catalogue, images.load_and_preprocess(source, model.config.resolution), top
+        model, catalogue, load_and_preprocess(source, model.config.resolution), top
     )
 
 
@@ -344,7 +335,7 @@ def search(
     for photo, sheet in jobs:
         try:
             found = answer_file(model, catalogue, photo, top)
-        except images.ImageError as error:
+        except ImageError as error:
             results["failed"].append({"photo": str(photo), "reason": str(error)})
             continue
         images.save_png(contact_sheet(catalogue, found), sheet)
@@ -361,24 +352,10 @@ def search(
     return results
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing, with a bad or missing flag as one line (absl prints two); the
-    `flags_parser` of this module's and the demo's `app.run`."""
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as error:
-        sys.exit(f"error: {error}")
-
-
 def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
-    logs.quiet_library_logs()
+    del argv  # No positional arguments (cli.run refuses them).
     FLAGS = flags.FLAGS
-    try:
-        results = search(FLAGS.workdir, FLAGS.input, FLAGS.catalogue, FLAGS.top, FLAGS.output)
-    except USER_ERRORS as error:
-        sys.exit(f"error: {error}")
+    results = search(FLAGS.workdir, FLAGS.input, FLAGS.catalogue, FLAGS.top, FLAGS.output)
     print(
         f"{len(results['photos'])} photo(s) searched in {results['catalogue_size']} products "
         f"-> {Path(FLAGS.output) / 'results.json'}"
@@ -387,7 +364,7 @@ def main(argv: Sequence[str]) -> None:
         f"  catalogue file {f['file']}: {f['reason']}" for f in results["skipped_catalogue_files"]
     ]
     if problems:
-        sys.exit(f"error: {len(problems)} file(s) skipped:\n" + "\n".join(problems))
+        cli.fail(f"{len(problems)} file(s) skipped:\n" + "\n".join(problems))
 
 
 if __name__ == "__main__":
@@ -398,4 +375,4 @@ if __name__ == "__main__":
     )
     flags.DEFINE_integer("top", 5, "How many products to list per photo, each way.", lower_bound=1)
     flags.DEFINE_string("output", "search", "Folder for the contact sheets and results.json.")
-    app.run(main, flags_parser=parse_flags)
+    cli.run(main)

@@ -68,6 +68,15 @@ VALIDATION_KEYS = {
     "spread_ratio": "spread",
 }
 
+# The losses of the progress line, as (label, metric); those a run has (C+MSE has no
+# discriminator losses).
+LOGGED_LOSSES = (
+    ("D_rf", "d_real_fake_loss"),
+    ("D_dd", "d_domain_loss"),
+    ("C", "converter_loss"),
+    ("mse", "mse"),
+)
+
 
 def validation_due(step: int, every: int, num_steps: int) -> bool:
     """Whether the periodic validation runs after `step`: every `every` steps and at
@@ -317,18 +326,19 @@ def train_locked(config: ml_collections.ConfigDict, workdir: str) -> str:
                 values["skipped_steps"] = int(skipped)
                 log.scalars(step, values)
                 remaining = (num_steps - step) * elapsed / window_steps
+                losses_text = [
+                    f"{label} {values[key]:.3f}" for label, key in LOGGED_LOSSES if key in values
+                ]
                 logging.info(
-                    "step %d/%d | %.1f img/s | D_rf %.3f | D_dd %.3f | C %.3f | mse %.3f | "
-                    "elapsed %s | eta %s",
-                    step,
-                    num_steps,
-                    values["images_per_second"],
-                    values.get("d_real_fake_loss", float("nan")),
-                    values.get("d_domain_loss", float("nan")),
-                    values["converter_loss"],
-                    values["mse"],
-                    format_duration(time.time() - run_start),
-                    format_duration(remaining),
+                    " | ".join(
+                        [
+                            f"step {step}/{num_steps}",
+                            f"{values['images_per_second']:.1f} img/s",
+                            *losses_text,
+                            f"elapsed {format_duration(time.time() - run_start)}",
+                            f"eta {format_duration(remaining)}",
+                        ]
+                    )
                 )
                 window_start, window_steps, input_seconds = time.time(), 0, 0.0
 

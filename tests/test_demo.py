@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pldt_jax import demo, images, input_pipeline, prepare, search
+from pldt_jax import demo, images, prepare, search, split_arrays
+from pldt_jax_datasets.lookbook.preprocessing import load_and_preprocess
 
 TIMEOUT = 180  # Seconds for the server to start, or the page to answer, on a loaded machine.
 
@@ -39,7 +40,7 @@ def test_answers_a_photo_of_any_size(model, catalogue, tmp_path):
     Image.new("RGB", (90, 160), (200, 30, 30)).save(photo)
     status, seen, product, by_distance, by_dd_score = demo.respond(model, catalogue, 5, photo)
     assert status.startswith("Answered in")
-    np.testing.assert_array_equal(seen, demo.enlarged(images.load_and_preprocess(photo, 64)))
+    np.testing.assert_array_equal(seen, demo.enlarged(load_and_preprocess(photo, 64)))
     assert product.shape == (192, 192, 3) and product.dtype == np.uint8
     found = search.answer_file(model, catalogue, photo, 5)
     for gallery, ranked in ((by_distance, found.by_distance), (by_dd_score, found.by_dd_score)):
@@ -128,7 +129,7 @@ def test_page_in_a_real_browser(chromium, server, tmp_path):
     url, workdir, process = server
     model = search.load_model(workdir)
     split = prepare.load_splits(model.config, ["test"])["test"]
-    num_products = len(input_pipeline.products(split).product_id)
+    num_products = len(split_arrays.products(split).product_id)
     photo = tmp_path / "photo.png"
     images.save_png(split.source[0], photo)
     (tmp_path / "notes.txt").write_text("not a photo")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pldt_jax import evaluate, images, input_pipeline, metrics, prepare, retrieval, search
+from pldt_jax import evaluate, images, inference, metrics, prepare, retrieval, search, split_arrays
+from pldt_jax_datasets.lookbook.preprocessing import load_and_preprocess
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def test_split(model):
     return prepare.load_splits(model.config, ["test"])["test"]
 
 
-def write_photos(split: input_pipeline.SplitArrays, folder: Path) -> Path:
+def write_photos(split: split_arrays.SplitArrays, folder: Path) -> Path:
     """The split's photos as PNG files named <image id>_pid<product id>.png."""
     folder.mkdir()
     for photo, image_id, product_id in zip(
@@ -40,9 +41,9 @@ def test_search_ranks_the_catalogue_both_ways(tiny_run, model, test_split, tmp_p
     assert [Path(f["photo"]).name for f in results["failed"]] == ["notes.txt"]
     assert len(results["photos"]) == len(test_split)
 
-    products = input_pipeline.products(test_split)
+    products = split_arrays.products(test_split)
     assert results["catalogue_size"] == len(products.product_id)
-    generated = evaluate.generate_split(model.converter, test_split, batch_size=8)
+    generated = inference.generate_split(model.converter, test_split, batch_size=8)
     distances = metrics.retrieval_distances(generated, products.image)
     scores = retrieval.score_matrix(model.domain, test_split.source, products.image)
     by_id = {int(i): row for row, i in enumerate(products.product_id)}
@@ -101,7 +102,7 @@ def test_folder_catalogue_is_preprocessed_cached_and_rebuilt(model, tmp_path):
     assert catalogue.labels == ["green.webp", "red.jpg", "tops/blue.png"]
     assert [name for name, _ in catalogue.skipped] == ["readme.txt"]
     for label, image in zip(catalogue.labels, catalogue.images, strict=True):
-        np.testing.assert_array_equal(image, images.load_and_preprocess(folder / label, 64))
+        np.testing.assert_array_equal(image, load_and_preprocess(folder / label, 64))
     np.testing.assert_array_equal(catalogue.features, metrics.retrieval_features(catalogue.images))
 
     again, cached = search.load_catalogue(workdir, model, str(folder))
@@ -118,7 +119,7 @@ def test_folder_catalogue_is_preprocessed_cached_and_rebuilt(model, tmp_path):
 
 def test_split_catalogue_is_the_split_s_products(model, test_split, tmp_path):
     catalogue, cached = search.load_catalogue(tmp_path, model, "test")
-    products = input_pipeline.products(test_split)
+    products = split_arrays.products(test_split)
     assert not cached and catalogue.key == "product_id"
     assert catalogue.labels == products.product_id.tolist()
     np.testing.assert_array_equal(catalogue.images, products.image)

@@ -1,6 +1,7 @@
 """The main job end to end on dummy LookBook data: every work-dir file, resume, evaluate, sample."""
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -250,14 +251,21 @@ def test_unwritable_workdir_is_one_clear_line(run, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_warmup_steps_train_the_converter_alone_first(tmp_path):
+def test_warmup_steps_train_the_converter_alone_first(tmp_path, caplog):
     config = tiny_config(tmp_path / "data")
     config.loss.mse_weight = 1.0
     config.loss.warmup_steps = 1
     config.eval_every_steps = 0
     config.attribute_classifier_steps = 0
-    workdir = train.train(config, str(tmp_path / "workdir"))
+    with caplog.at_level(logging.INFO):
+        workdir = train.train(config, str(tmp_path / "workdir"))
     rows, _ = read_rows(Path(workdir))
     assert [row["step"] for row in rows] == [1, 2]
     assert "d_real_fake_loss" not in rows[0] and "c_mse" in rows[0]
     assert {"d_real_fake_loss", "d_domain_loss", "c_real_fake"} <= set(rows[1])
+    # The progress line names the losses the step has: no discriminators during warm-up.
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    assert len(progress) == 2
+    assert "D_rf" not in progress[0] and "mse" in progress[0]
+    assert "D_rf" in progress[1] and "D_dd" in progress[1]
+    assert not any("nan" in line for line in progress)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
+from etils import epath
 
 from pldt_jax_datasets.lookbook.archive import (
     MANUAL_DOWNLOAD_INSTRUCTIONS,
@@ -90,6 +91,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = _make_configs()  # real_64 first: the default.
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+    # This file and its folder (README.md, CITATIONS.bib). TFDS would find them through the
+    # top-level package, `pldt_jax_datasets`: a namespace package, which an editable install
+    # does not resolve to one directory.
+    code_path = epath.Path(__file__)
+    pkg_dir_path = code_path.parent
 
     def __init__(self, *, num_workers: int | None = None, **kwargs):
         """`num_workers`: decoding threads (default: the CPUs, up to 8)."""
