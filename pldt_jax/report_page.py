@@ -27,8 +27,15 @@ VALIDATION_CURVES: tuple[tuple[str, str], ...] = (
     ("val/att", "validation Att"),
     ("val/spread_ratio", "validation spread of outputs / of true products"),
 )
-# Tableau's ten colours (matplotlib's default cycle): one per run in every chart and legend.
-COLOURS = tuple(matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab10"].colors)
+# Tableau's twenty colours, a dark and a light one of each hue: one per run in every chart and
+# legend, so a method's two seeds (runs sorted by method, then seed) share a hue, and a report
+# of up to 20 runs repeats none.
+COLOURS = tuple(matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors)
+
+
+def run_colour(index: int) -> str:
+    """The colour of the index-th run."""
+    return COLOURS[index % len(COLOURS)]
 CHART_INCHES, CHART_DPI = (4.0, 2.4), 100
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -102,7 +109,7 @@ def line_chart(
 
 def _series(runs: Sequence[Run], key: str) -> list[tuple[str, str, list[int], list[float]]]:
     return [
-        (run.label, COLOURS[n % len(COLOURS)], *run.curves[key])
+        (run.label, run_colour(n), *run.curves[key])
         for n, run in enumerate(runs)
         if key in run.curves
     ]
@@ -164,7 +171,7 @@ def html_page(
         notes=notes,
         cells=cells,
         example_titles=[*example_titles(runs), *example_labels],
-        runs=[(run.label, COLOURS[n % len(COLOURS)]) for n, run in enumerate(runs)],
+        runs=[(run.label, run_colour(n)) for n, run in enumerate(runs)],
         training_charts=write_charts(curve_charts(runs), charts_folder),
         validation_charts=write_charts(validation_charts(runs), charts_folder),
     )
