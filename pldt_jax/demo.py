@@ -19,10 +19,11 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from pldt_jax import cli, errors, prepare, search
+from pldt_jax import cli, errors, images, prepare, search
 from pldt_jax_datasets.lookbook.preprocessing import FORMATS, ImageError
 
 NUM_EXAMPLES = 12  # Test photos offered to pick from, each of another product.
+SCREEN_FACTOR = 3  # How many screen pixels a model pixel takes on the page.
 MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads on the page; a phone photo is 3-12 MB.
 
 
@@ -47,10 +48,9 @@ def example_photos(
     return [(split.photos[row], f"product {split.product_id[row]}") for row in rows]
 
 
-def enlarged(image: np.ndarray, factor: int = 3) -> np.ndarray:
-    """The image `factor` times larger, each pixel a block: the model's 64 or 128 px pictures
-    as they are, at a size a screen shows."""
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+def enlarged(image: np.ndarray) -> np.ndarray:
+    """The model's 64 or 128 px picture as it is, at a size a screen shows."""
+    return images.enlarged(image, SCREEN_FACTOR)
 
 
 def _gallery(

@@ -57,6 +57,12 @@ def _as_uint8_image(array) -> np.ndarray:
     return array
 
 
+def enlarged(image: np.ndarray, factor: int) -> np.ndarray:
+    """The (H, W, C) image `factor` times larger, each pixel a block (nearest neighbour): the
+    model's 64 or 128 px pictures as they are, at a size a screen or a grid shows."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
 def image_grid(rows: Sequence[Sequence[np.ndarray]], pad: int = 2) -> np.ndarray:
     """Tiles equally sized HxWx3 uint8 images into one picture, white between and around.
 

@@ -13,7 +13,6 @@ import jinja2
 import matplotlib.colors
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image
 
 from pldt_jax import images
 from pldt_jax.report_runs import Run, example_titles
@@ -73,16 +72,10 @@ def write_example_images(
             images.save_png(picture, folder / name)
             names.append(f"{folder.name}/{name}")
         cells.append(names)
-        grid.append([_enlarged(picture, size) for picture in row_images])
+        # Runs at a smaller size (64 px beside 128 px) scaled up by repeating pixels.
+        grid.append([images.enlarged(p, size // p.shape[0]) for p in row_images])
     images.save_png(images.image_grid(grid), folder / "examples.png")
     return cells
-
-
-def _enlarged(picture: np.ndarray, size: int) -> np.ndarray:
-    """A square picture scaled up to `size` by repeating pixels (runs at a smaller size)."""
-    if picture.shape[0] == size:
-        return picture
-    return np.asarray(Image.fromarray(picture).resize((size, size), Image.Resampling.NEAREST))
 
 
 def line_chart(

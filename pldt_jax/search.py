@@ -253,9 +253,7 @@ def ranking(catalogue: Catalogue, ranked: list[tuple[int, float]], score: str) -
 
 def _captioned(image: np.ndarray, caption: str, scale: int) -> np.ndarray:
     """The image enlarged `scale` times (nearest neighbour) over a line of text."""
-    picture = Image.fromarray(image).resize(
-        (image.shape[1] * scale, image.shape[0] * scale), Image.Resampling.NEAREST
-    )
+    picture = Image.fromarray(images.enlarged(image, scale))
     tile = Image.new("RGB", (picture.width, picture.height + 14), "white")
     tile.paste(picture)
     ImageDraw.Draw(tile).text(

@@ -45,3 +45,12 @@ def test_image_grid_tiles_with_white_padding():
     assert (grid[:2] == 255).all() and (grid[:, :2] == 255).all()
     with pytest.raises(ValueError, match="same shape"):
         images.image_grid([[black, np.zeros((3, 3, 3), np.uint8)]])
+
+
+def test_enlarged_repeats_each_pixel_as_pil_nearest_does():
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    big = images.enlarged(image, 3)
+    assert big.shape == (15, 21, 3)
+    np.testing.assert_array_equal(big[::3, ::3], image)
+    pil = Image.fromarray(image).resize((21, 15), Image.Resampling.NEAREST)
+    np.testing.assert_array_equal(big, np.asarray(pil))
