@@ -72,10 +72,14 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.domain_weight = 0.5
     config.loss.use_negatives = True  # False = "C+RF+DD-Neg": no irrelevant products.
     config.loss.mse_weight = 0.0  # > 0 adds a mean-square term ("C+MSE" uses it alone).
+    # > 0 adds the mean-square distance of the amplitude spectra (losses.py), blind to a
+    # pattern's phase; not the paper's.
+    config.loss.spectrum_weight = 0.0
+    config.loss.spectrum_min_frequency = 0  # Cycles per image below which it looks away.
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
-    # Steps at the start that train the converter on the mse term alone, the discriminators
-    # left out (a warm start, as SRGAN starts from its MSE-trained generator); not the
-    # paper's, which trains all three from step 1 (0).
+    # Steps at the start that train the converter on the mse (and spectrum) terms alone, the
+    # discriminators left out (a warm start, as SRGAN starts from its MSE-trained generator);
+    # not the paper's, which trains all three from step 1 (0).
     config.loss.warmup_steps = 0
     # What the discriminators judge each step: 'sampled' = Algorithm 1, one candidate per
     # sample (its product, an irrelevant one or the generated image, drawn at random);
@@ -212,7 +216,12 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         for path in positive
         if path in values and not values[path] > 0
     )
-    weights = ["loss.real_fake_weight", "loss.domain_weight", "loss.mse_weight"]
+    weights = [
+        "loss.real_fake_weight",
+        "loss.domain_weight",
+        "loss.mse_weight",
+        "loss.spectrum_weight",
+    ]
     problems.extend(
         f"{path} must be >= 0, got {values[path]}"
         for path in [
@@ -221,6 +230,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             "eval_every_steps",
             "dataset.max_shift",
             "loss.warmup_steps",
+            "loss.spectrum_min_frequency",
         ]
         if path in values and not values[path] >= 0
     )
@@ -234,10 +244,11 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"batch_size {batch_size} is not divisible by the device count {device_count}: "
             "every device takes an equal part of the global batch"
         )
-    if values.get("loss.warmup_steps", 0) > 0 and values.get("loss.mse_weight") == 0:
+    pixel_weights = [values.get("loss.mse_weight"), values.get("loss.spectrum_weight")]
+    if values.get("loss.warmup_steps", 0) > 0 and not any(w and w > 0 for w in pixel_weights):
         problems.append(
-            "loss.warmup_steps trains the converter on the mse term alone, "
-            "which loss.mse_weight = 0 leaves empty"
+            "loss.warmup_steps trains the converter on the mse and spectrum terms alone, "
+            "which loss.mse_weight = loss.spectrum_weight = 0 leave empty"
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
         problems.append(

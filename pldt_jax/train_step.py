@@ -188,7 +188,8 @@ def with_source(source: jax.Array, images: jax.Array) -> jax.Array:
 
 def warmup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The config of `loss.warmup_steps`' steps: the same run without the discriminators,
-    so their step trains the converter on the mse term alone and costs about half as much."""
+    so their step trains the converter on the mse (and spectrum) terms alone and costs about
+    half as much."""
     warmup = ml_collections.ConfigDict(config.to_dict())
     warmup.loss.real_fake_weight = 0.0
     warmup.loss.domain_weight = 0.0
@@ -202,6 +203,8 @@ def make_train_step(
     rf_weight = float(config.loss.real_fake_weight)
     domain_weight = float(config.loss.domain_weight)
     mse_weight = float(config.loss.mse_weight)
+    spectrum_weight = float(config.loss.spectrum_weight)
+    spectrum_min_frequency = int(config.loss.spectrum_min_frequency)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
     scheme = config.loss.candidates
@@ -274,6 +277,10 @@ def make_train_step(
                 )
             if mse_weight > 0:
                 terms["c_mse"] = mse_weight * losses.mse(image, target)
+            if spectrum_weight > 0:
+                terms["c_spectrum"] = spectrum_weight * losses.amplitude_spectrum_distance(
+                    image, target, spectrum_min_frequency
+                )
             total = sum(terms.values())
             return total, terms
 

@@ -61,6 +61,8 @@ def test_every_config_file_validates(path):
         ("loss.converter_loss", "wasserstein"),
         ("loss.candidates", "every"),
         ("loss.real_fake_weight", -0.5),
+        ("loss.spectrum_weight", -1.0),
+        ("loss.spectrum_min_frequency", -1),
         ("optimizer.name", "rmsprop"),
         ("optimizer.decay_factor", 0.0),
         ("optimizer.momentum", 1.0),
@@ -132,6 +134,15 @@ def test_some_loss_weight_must_be_positive():
     config.loss.real_fake_weight = config.loss.domain_weight = config.loss.mse_weight = 0.0
     (problem,) = problems(config)
     assert all(key in problem for key in ("real_fake_weight", "domain_weight", "mse_weight"))
+
+
+def test_warmup_needs_a_pixel_term_to_train_on():
+    config = config_lib.default_config()
+    config.loss.warmup_steps = 10
+    (problem,) = problems(config)
+    assert "warmup_steps" in problem and "mse_weight" in problem
+    config.loss.spectrum_weight = 1.0
+    config_lib.validate(config, device_count=1)
 
 
 def test_retrieval_needs_a_trained_domain_discriminator():

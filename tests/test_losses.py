@@ -1,5 +1,6 @@
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -55,3 +56,43 @@ def test_converter_losses_count_generated_candidates_only():
 def test_mse():
     assert float(losses.mse(jnp.ones((1, 2, 2, 3)), jnp.zeros((1, 2, 2, 3)))) == 1.0
     assert float(losses.mse(jnp.full((2, 2), 0.5), jnp.array([[0.5, 0.5], [0.5, 1.5]]))) == 0.25
+
+
+def _stripes(phase: int) -> np.ndarray:
+    """A batch of one 16x16 RGB image of horizontal stripes (period 4), rolled by `phase`."""
+    rows = (np.arange(16)[:, None] + phase) % 4 < 2
+    image = np.where(rows[..., None], 0.8, -0.6) * np.ones((16, 16, 3))
+    return jnp.asarray(image[None], jnp.float32)
+
+
+def test_amplitude_spectrum_distance_ignores_a_patterns_phase_but_not_its_absence():
+    target = _stripes(0)
+    shifted = _stripes(1)
+    flat = jnp.full_like(target, float(target.mean()))  # The blur the mean-square term prefers.
+    spectrum = losses.amplitude_spectrum_distance
+    assert float(spectrum(target, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(spectrum(shifted, target)) == pytest.approx(0.0, abs=1e-6)
+    # The mean-square error ranks them the other way round: the shifted stripes are off
+    # by their whole contrast on half the pixels, the flat image by half of it everywhere.
+    assert float(losses.mse(shifted, target)) > float(losses.mse(flat, target))
+    assert float(spectrum(flat, target)) > 0.1
+    # Parseval: never more than the mean-square error.
+    for image in (shifted, flat, -target):
+        assert float(spectrum(image, target)) <= float(losses.mse(image, target)) + 1e-6
+
+
+def test_amplitude_spectrum_distance_has_finite_gradients_at_a_flat_image():
+    # Every frequency but the mean is exactly 0 there, where |z| has no derivative.
+    flat = jnp.full((2, 8, 8, 3), 0.3)
+    grad = jax.grad(losses.amplitude_spectrum_distance)(flat, _stripes(0)[:, :8, :8].repeat(2, 0))
+    assert np.all(np.isfinite(np.asarray(grad))) and float(jnp.abs(grad).sum()) > 0
+
+
+def test_amplitude_spectrum_distance_leaves_low_frequencies_to_the_mean_square_term():
+    target = _stripes(0)  # Period 4 px on 16 px: 4 cycles per image (and odd multiples).
+    coarse = 0.5 * jnp.cos(2 * jnp.pi * jnp.arange(16) / 16)[None, None, :, None]  # 1 cycle.
+    distance = losses.amplitude_spectrum_distance
+    # A coarse change counts only below the cut-off, the stripes above it.
+    assert float(distance(target + coarse, target, min_frequency=2)) == pytest.approx(0, abs=1e-6)
+    assert float(distance(target + coarse, target)) > 0.01
+    assert float(distance(jnp.zeros_like(target), target, min_frequency=4)) > 0.1

@@ -248,6 +248,30 @@ def test_warmup_config_is_the_runs_mse_only_step():
     assert "c_real_fake" not in metrics
 
 
+def test_spectrum_term_trains_the_converter_by_its_own_gradient():
+    """The amplitude-spectrum term alone (no mse) trains the converter: its loss is the
+    weighted distance of the step's output, and the step moves the converter's weights."""
+    config = tiny_config(real_fake_weight=0.0, domain_weight=0.0, spectrum_weight=3.0)
+    batch = random_batch()
+    states = train_step.create_states(config, jax.random.key(0), 10)
+    new_states, metrics = run(config, jax.devices()[:1], batch)
+    assert set(metrics) == {"c_spectrum", "converter_loss", "mse", "grad_norm/converter", "finite"}
+    generated, _ = train_step.apply_train(
+        states.converter, states.converter.params, images.to_float(batch["source"])
+    )
+    expected = 3.0 * losses.amplitude_spectrum_distance(generated, images.to_float(batch["target"]))
+    assert float(metrics["c_spectrum"]) == pytest.approx(float(expected), rel=1e-4)
+    assert float(metrics["grad_norm/converter"]) > 0
+    moved = jax.tree.leaves(
+        jax.tree.map(
+            lambda a, b: float(jnp.abs(a - b).max()),
+            new_states.converter.params,
+            states.converter.params,
+        )
+    )
+    assert max(moved) > 0
+
+
 def test_flip_augmentation_keeps_the_drawn_candidates():
     """The jitter takes a key of its own: on mirror-symmetric images, which a flip leaves as
     they are, the step with flips is exactly the step without (same candidates drawn)."""
