@@ -35,6 +35,8 @@ COLOURS = tuple(matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20
 def run_colour(index: int) -> str:
     """The colour of the index-th run."""
     return COLOURS[index % len(COLOURS)]
+
+
 CHART_INCHES, CHART_DPI = (4.0, 2.4), 100
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),

@@ -238,9 +238,7 @@ def answer_file(
     model: SearchModel, catalogue: Catalogue, source: str | os.PathLike | bytes, top: int
 ) -> Answer:
     """`answer` for a photo file (or its bytes); raises `ImageError` for a bad one."""
-    return answer(
-        model, catalogue, load_and_preprocess(source, model.config.resolution), top
-    )
+    return answer(model, catalogue, load_and_preprocess(source, model.config.resolution), top)
 
 
 def ranking(catalogue: Catalogue, ranked: list[tuple[int, float]], score: str) -> list[dict]:
