@@ -1,8 +1,9 @@
 """python -m pldt_jax.main --config=configs/synthetic.py --workdir=workdirs/synthetic
 
 The embedded default: the paper's C+RF+DD at 1/8 width on the medium synthetic LookBook
-(2,400 products, built on first use), trained and evaluated on a 2-core CPU in about 7
-minutes (6 min 46 s measured, data included), with retrieval and the attribute proxies.
+(2,400 products, built on first use), trained and evaluated on a 2-core CPU in 7-10 minutes
+(6 min 46 s to 10 min 20 s measured on one machine as its speed varied, data included), with
+retrieval and the attribute proxies.
 Departures from the paper, each for a CPU budget of 4,000 steps instead of its 16k, each
 measured in docs/quality.md and each a config option whose paper setting stays available
 (configs/lookbook.py has none of them):
