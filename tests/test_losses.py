@@ -58,7 +58,7 @@ def test_mse():
     assert float(losses.mse(jnp.full((2, 2), 0.5), jnp.array([[0.5, 0.5], [0.5, 1.5]]))) == 0.25
 
 
-def _stripes(phase: int) -> np.ndarray:
+def _stripes(phase: int) -> jax.Array:
     """A batch of one 16x16 RGB image of horizontal stripes (period 4), rolled by `phase`."""
     rows = (np.arange(16)[:, None] + phase) % 4 < 2
     image = np.where(rows[..., None], 0.8, -0.6) * np.ones((16, 16, 3))
