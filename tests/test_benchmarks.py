@@ -1,4 +1,5 @@
-"""Smoke runs of the benchmarks at tiny sizes: step harness, PyTorch twin, convolutions, search.
+"""Smoke runs of the benchmarks at tiny sizes: step harness, PyTorch twin, convolutions, search,
+label probe.
 
 Not timings: they check that the harnesses run end to end and report every field, so the
 commands in docs/performance.md and README.md keep working.
@@ -12,7 +13,11 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
+from attribute_toys import toy_products
+
+from pldt_jax.config import default_config
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -167,6 +172,34 @@ def test_search_benchmark_reports_every_figure(load_benchmark, tiny_run, tmp_pat
     assert found["photos"] == len(list((tmp_path / "photos").iterdir()))
     assert found["by_distance_top1"] == pytest.approx(found["evaluation_retrieval_top1"])
     assert found["by_distance_top5"] == pytest.approx(found["evaluation_retrieval_top5"])
+
+
+def test_label_probe_reads_labels_the_photos_show(load_benchmark):
+    probe = load_benchmark("label_probe")
+    rng = np.random.default_rng(0)
+    train, test = (probe.Labelled(*toy_products(rng, n)) for n in (96, 64))
+    config = default_config()
+    config.model.width = 1 / 16
+    config.batch_size = 16
+    config.optimizer.name = "adam"
+    config.optimizer.learning_rate = 2e-3
+    rows = list(probe.train_probe(config, train, {"test": test, "train": train}, 160, 80, True, 2))
+    assert [row["step"] for row in rows] == [80, 160]
+    assert all(0 <= row[key] <= 1 for row in rows for key in row if "/" in key)
+    # Shape, colour and stripes are plain in the toy shots: far above chance (1/4, 1/4, 1/3).
+    for label in ("category", "color", "pattern"):
+        assert rows[-1][f"test/{label}"] > 0.6, rows[-1]
+        assert rows[-1][f"train/{label}"] >= rows[-1][f"test/{label}"] - 0.1
+
+
+def test_label_probe_refuses_photos_without_labels(load_benchmark):
+    probe = load_benchmark("label_probe")
+    photos, labels = toy_products(np.random.default_rng(0), 8)
+    labels["pattern"][3] = -1  # What the real LookBook has for every photo.
+    with pytest.raises(ValueError, match="1 training photos have no 'pattern' label"):
+        next(
+            probe.train_probe(default_config(), probe.Labelled(photos, labels), {}, 2, 1, False, 0)
+        )
 
 
 def test_benchmarks_import_without_tensorflow_datasets():

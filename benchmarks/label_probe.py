@@ -1,0 +1,190 @@
+"""How much of a product's labels the converter's encoder can read from the photos at all.
+
+Why: the attribute judge scores the converter's drawings (Cat, Att), so a low Cat may be the
+decoder drawing badly or the encoder not telling the categories apart. This trains the
+converter's encoder (same layers, width, optimiser, batch and jitter as the config) with a
+linear head per label on its 64-d code, on the synthetic LookBook's labels directly, and
+reports test and training accuracy as it goes: what a code learnt in that many images can
+carry at best, and how much of it is the training products learnt by heart.
+
+    python benchmarks/label_probe.py                        # configs/synthetic.py's 4,000 steps
+    python benchmarks/label_probe.py --steps 12000 --output probe.json
+    python benchmarks/label_probe.py --max-shift 4 --flip   # with the pairs' jitter
+"""
+
+import argparse
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from step_benchmark import load_config
+from tables import format_table
+
+from pldt_jax import augment, prepare
+from pldt_jax.attribute_classifier import NUM_CLASSES
+from pldt_jax.images import to_float
+from pldt_jax.models import Encoder, stage_filters
+from pldt_jax.split_arrays import SplitArrays
+from pldt_jax.train_step import create_optimizer
+
+TRAIN_SUBSET = 1000  # training photos scored beside the test split, to show the gap
+
+
+class LabelProbe(nn.Module):
+    """The converter's encoder and a linear head per label on its code."""
+
+    filters: Sequence[int]
+    code_dim: int
+
+    @nn.compact
+    def __call__(self, photos: jax.Array, train: bool) -> dict[str, jax.Array]:
+        code = Encoder(self.filters, self.code_dim)(photos, train)
+        return {name: nn.Dense(n, name=name)(code) for name, n in NUM_CLASSES.items()}
+
+
+class Labelled(NamedTuple):
+    """Photos (uint8 (N, R, R, 3)) and their labels (the NUM_CLASSES keys, int (N,))."""
+
+    photos: np.ndarray
+    labels: dict[str, np.ndarray]
+
+
+def labelled(split: SplitArrays, rows: slice | np.ndarray = slice(None)) -> Labelled:
+    """The split's sources (photos) and labels, at `rows`."""
+    return Labelled(
+        split.source[rows], {name: np.asarray(getattr(split, name))[rows] for name in NUM_CLASSES}
+    )
+
+
+def train_probe(
+    config: ml_collections.ConfigDict,
+    train: Labelled,
+    evaluate: dict[str, Labelled],
+    steps: int,
+    eval_every: int,
+    flip: bool,
+    max_shift: int,
+    seed: int = 0,
+) -> Iterator[dict[str, float]]:
+    """Trains on `train`; every `eval_every` steps yields one row:
+    step, seconds, and `<split>/<label>` accuracy for each split of `evaluate`."""
+    for name, values in train.labels.items():
+        if (values < 0).any():
+            raise ValueError(
+                f"{(values < 0).sum()} training photos have no {name!r} label: the probe needs "
+                "the synthetic LookBook's labels."
+            )
+    net = LabelProbe(stage_filters(config.resolution, config.model.width), config.model.code_dim)
+    size = config.resolution
+    variables = net.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)), train=False)
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    optimizer = create_optimizer(config, steps)
+    opt_state = optimizer.init(params)
+    train_labels = {name: jnp.asarray(y) for name, y in train.labels.items()}
+
+    @jax.jit
+    def step(params, batch_stats, opt_state, photos, rows, rng):
+        photos = augment.augment_batch(
+            rng, {"source": photos, "target": photos, "negative": photos}, flip, max_shift
+        )["source"]
+
+        def loss_fn(params):
+            logits, mutated = net.apply(
+                {"params": params, "batch_stats": batch_stats},
+                to_float(photos),
+                train=True,
+                mutable=["batch_stats"],
+            )
+            loss = sum(
+                optax.softmax_cross_entropy_with_integer_labels(
+                    logits[name], train_labels[name][rows]
+                ).mean()
+                for name in NUM_CLASSES
+            )
+            return loss, mutated["batch_stats"]
+
+        (_, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), batch_stats, opt_state
+
+    @jax.jit
+    def predict(params, batch_stats, photos):
+        logits = net.apply({"params": params, "batch_stats": batch_stats}, to_float(photos), False)
+        return {name: x.argmax(-1) for name, x in logits.items()}
+
+    def accuracy(data: Labelled) -> dict[str, float]:
+        batch = config.eval_batch_size
+        predictions = [
+            predict(params, batch_stats, jnp.asarray(data.photos[lo : lo + batch]))
+            for lo in range(0, len(data.photos), batch)
+        ]
+        return {
+            name: float(np.mean(np.concatenate([p[name] for p in predictions]) == truth))
+            for name, truth in data.labels.items()
+        }
+
+    order = np.random.default_rng(seed)
+    rng = jax.random.key(seed + 1)
+    start = time.perf_counter()
+    for i in range(1, steps + 1):
+        rows = order.integers(0, len(train.photos), config.batch_size)
+        params, batch_stats, opt_state = step(
+            params,
+            batch_stats,
+            opt_state,
+            jnp.asarray(train.photos[rows]),
+            jnp.asarray(rows),
+            jax.random.fold_in(rng, i),
+        )
+        if i % eval_every == 0 or i == steps:
+            row = {"step": i, "seconds": round(time.perf_counter() - start, 1)}
+            for name, data in evaluate.items():
+                row |= {f"{name}/{label}": round(v, 4) for label, v in accuracy(data).items()}
+            yield row
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="configs/synthetic.py")
+    parser.add_argument("--steps", type=int, default=None, help="default: the config's")
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--flip", action="store_true", default=None)
+    parser.add_argument("--max-shift", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", help="JSON file for the rows")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    steps = args.steps or config.total_steps
+    flip = config.dataset.flip if args.flip is None else args.flip
+    max_shift = config.dataset.max_shift if args.max_shift is None else args.max_shift
+    splits = prepare.load_splits(config, [config.dataset.eval_split, "train"])
+    train = splits["train"]
+    shown = np.random.default_rng(args.seed).permutation(len(train))[:TRAIN_SUBSET]
+    evaluate = {
+        config.dataset.eval_split: labelled(splits[config.dataset.eval_split]),
+        "train": labelled(train, shown),
+    }
+    rows = []
+    for row in train_probe(
+        config, labelled(train), evaluate, steps, args.eval_every, bool(flip), max_shift, args.seed
+    ):
+        rows.append(row)
+        print(", ".join(f"{key} {value:g}" for key, value in row.items()), flush=True)
+    print(format_table(rows, [(key, key) for key in rows[0]]))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(
+                {"config": args.config, "flip": flip, "max_shift": max_shift, "rows": rows}, f
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    main()
