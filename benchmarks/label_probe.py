@@ -10,12 +10,14 @@ carry at best, and how much of it is the training products learnt by heart.
     python benchmarks/label_probe.py                        # configs/synthetic.py's 4,000 steps
     python benchmarks/label_probe.py --steps 12000 --output probe.json
     python benchmarks/label_probe.py --max-shift 4 --flip   # with the pairs' jitter
+    python benchmarks/label_probe.py --plot probe.png --compare WORKDIR=LABEL   # + a run's Cat
 """
 
 import argparse
 import json
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -27,7 +29,7 @@ import optax
 from step_benchmark import load_config
 from tables import format_table
 
-from pldt_jax import augment, prepare
+from pldt_jax import augment, prepare, report_runs
 from pldt_jax.attribute_classifier import NUM_CLASSES
 from pldt_jax.images import to_float
 from pldt_jax.models import Encoder, stage_filters
@@ -150,6 +152,39 @@ def train_probe(
             yield row
 
 
+def plot(rows: Sequence[dict[str, float]], output: str, runs: Sequence[str] = ()) -> None:
+    """Test (solid) and training (dashed) accuracy per label over the steps; each of `runs`
+    (WORKDIR[=LABEL]) adds its converter's validation Cat to the category panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(key.split("/")[0] for key in rows[0] if "/" in key))
+    steps = [row["step"] for row in rows]
+    figure, axes = plt.subplots(1, len(NUM_CLASSES), figsize=(4 * len(NUM_CLASSES), 3.4))
+    for ax, label in zip(axes, NUM_CLASSES, strict=True):
+        for split in splits:
+            style = "--" if split == "train" else "-"
+            values = [row[f"{split}/{label}"] for row in rows]
+            ax.plot(steps, values, style, marker=".", label=f"probe, {split} photos")
+        ax.set_title(f"{label}: the encoder trained on it")
+        ax.set_xlabel("step")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    for run in runs:
+        workdir, _, name = run.partition("=")
+        curves = report_runs.read_curves(Path(workdir) / "metrics.jsonl")
+        if "val/cat" not in curves:
+            raise ValueError(f"{workdir}/metrics.jsonl has no validation Cat (val/cat) to show.")
+        axes[0].plot(
+            *curves["val/cat"], ":", marker=".", label=f"{name or workdir}: Cat, validation"
+        )
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+
+
 def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="configs/synthetic.py")
@@ -159,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--max-shift", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="JSON file for the rows")
+    parser.add_argument("--plot", help="PNG of the curves")
+    parser.add_argument(
+        "--compare", nargs="*", default=[], help="WORKDIR[=LABEL]: a run's Cat on the plot"
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config)
     steps = args.steps or config.total_steps
@@ -183,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
             json.dump(
                 {"config": args.config, "flip": flip, "max_shift": max_shift, "rows": rows}, f
             )
+    if args.plot:
+        plot(rows, args.plot, args.compare)
     return rows
 
 

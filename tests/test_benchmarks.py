@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from attribute_toys import toy_products
+from PIL import Image
 
 from pldt_jax.config import default_config
 
@@ -174,7 +175,7 @@ def test_search_benchmark_reports_every_figure(load_benchmark, tiny_run, tmp_pat
     assert found["by_distance_top5"] == pytest.approx(found["evaluation_retrieval_top5"])
 
 
-def test_label_probe_reads_labels_the_photos_show(load_benchmark):
+def test_label_probe_reads_labels_the_photos_show(load_benchmark, tmp_path):
     probe = load_benchmark("label_probe")
     rng = np.random.default_rng(0)
     train, test = (probe.Labelled(*toy_products(rng, n)) for n in (96, 64))
@@ -190,6 +191,16 @@ def test_label_probe_reads_labels_the_photos_show(load_benchmark):
     for label in ("category", "color", "pattern"):
         assert rows[-1][f"test/{label}"] > 0.6, rows[-1]
         assert rows[-1][f"train/{label}"] >= rows[-1][f"test/{label}"] - 0.1
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(
+        '{"step": 80, "val/cat": 0.5}\n{"step": 160, "val/cat": 0.7}\n'
+    )
+    probe.plot(rows, str(tmp_path / "probe.png"), [f"{run}=a run"])
+    assert Image.open(tmp_path / "probe.png").size[0] > 0
+    (run / "metrics.jsonl").write_text('{"step": 80, "train/loss": 1.0}\n')
+    with pytest.raises(ValueError, match="no validation Cat"):
+        probe.plot(rows, str(tmp_path / "other.png"), [str(run)])
 
 
 def test_label_probe_refuses_photos_without_labels(load_benchmark):
