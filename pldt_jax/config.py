@@ -72,6 +72,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.domain_weight = 0.5
     config.loss.use_negatives = True  # False = "C+RF+DD-Neg": no irrelevant products.
     config.loss.mse_weight = 0.0  # > 0 adds a mean-square term ("C+MSE" uses it alone).
+    # k > 1: with the discriminators on, the mean-square term compares the images' k x k
+    # area means, leaving finer detail (a pattern) to the discriminators; the warm-up still
+    # compares pixels. Not the paper's (1).
+    config.loss.mse_pool = 1
     # > 0 adds the mean-square distance of the amplitude spectra (losses.py), blind to a
     # pattern's phase; not the paper's.
     config.loss.spectrum_weight = 0.0
@@ -210,6 +214,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "num_sample_images",
         "eval_batch_size",
         "num_eval_examples",
+        "loss.mse_pool",
     ]
     problems.extend(
         f"{path} must be > 0, got {values[path]}"
@@ -249,6 +254,12 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         problems.append(
             "loss.warmup_steps trains the converter on the mse and spectrum terms alone, "
             "which loss.mse_weight = loss.spectrum_weight = 0 leave empty"
+        )
+    pool, resolution = values.get("loss.mse_pool", 1), values.get("resolution", 64)
+    if pool > 0 and resolution % pool:
+        problems.append(
+            f"loss.mse_pool {pool} does not divide the resolution {resolution}: the mean-square "
+            "term compares whole pool x pool blocks"
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
         problems.append(

@@ -203,6 +203,7 @@ def make_train_step(
     rf_weight = float(config.loss.real_fake_weight)
     domain_weight = float(config.loss.domain_weight)
     mse_weight = float(config.loss.mse_weight)
+    mse_pool = int(config.loss.mse_pool) if rf_weight > 0 or domain_weight > 0 else 1
     spectrum_weight = float(config.loss.spectrum_weight)
     spectrum_min_frequency = int(config.loss.spectrum_min_frequency)
     use_negatives = bool(config.loss.use_negatives)
@@ -276,7 +277,7 @@ def make_train_step(
                     logits, converter_loss_kind, is_generated
                 )
             if mse_weight > 0:
-                terms["c_mse"] = mse_weight * losses.mse(image, target)
+                terms["c_mse"] = mse_weight * losses.mse(image, target, mse_pool)
             if spectrum_weight > 0:
                 terms["c_spectrum"] = spectrum_weight * losses.amplitude_spectrum_distance(
                     image, target, spectrum_min_frequency

@@ -63,6 +63,7 @@ def test_every_config_file_validates(path):
         ("loss.real_fake_weight", -0.5),
         ("loss.spectrum_weight", -1.0),
         ("loss.spectrum_min_frequency", -1),
+        ("loss.mse_pool", 0),
         ("optimizer.name", "rmsprop"),
         ("optimizer.decay_factor", 0.0),
         ("optimizer.momentum", 1.0),
@@ -84,6 +85,12 @@ def test_every_config_file_validates(path):
 def test_a_bad_value_names_its_key(path, value):
     (problem,) = problems(with_value(path, value))
     assert path in problem and repr(value).strip("'") in problem
+
+
+def test_mse_pool_must_divide_the_resolution():
+    (problem,) = problems(with_value("loss.mse_pool", 3))
+    assert "loss.mse_pool 3 does not divide the resolution 64" in problem
+    config_lib.validate(with_value("loss.mse_pool", 8), device_count=1)
 
 
 def test_num_epochs_must_be_positive_even_with_total_steps():

@@ -81,6 +81,21 @@ def test_amplitude_spectrum_distance_ignores_a_patterns_phase_but_not_its_absenc
         assert float(spectrum(image, target)) <= float(losses.mse(image, target)) + 1e-6
 
 
+def test_pooled_mse_compares_block_means_and_ignores_detail_inside_them():
+    target = _stripes(0)  # 2 px on, 2 off: every 4x4 block holds both colours equally.
+    flat = jnp.full_like(target, float(target.mean()))
+    assert float(losses.mse(flat, target)) > 0.4  # The pixels see the stripes...
+    assert float(losses.mse(flat, target, pool=4)) == pytest.approx(0.0, abs=1e-6)  # ...not so.
+    assert float(losses.mse(flat, target, pool=2)) > 0.1  # 2x2 blocks still see them.
+    means = np.asarray(losses.block_means(target, 4))
+    assert means.shape == (1, 4, 4, 3) and np.allclose(means, 0.1)
+    # A coarse error counts in full, and pooling never adds to the pixels' error (Jensen).
+    coarse = target + 0.5 * (jnp.arange(16) >= 8)[None, None, :, None]
+    assert float(losses.mse(coarse, target, pool=4)) == pytest.approx(0.125, rel=1e-5)
+    for image in (flat, coarse, _stripes(1)):
+        assert float(losses.mse(image, target, pool=4)) <= float(losses.mse(image, target)) + 1e-6
+
+
 def test_amplitude_spectrum_distance_has_finite_gradients_at_a_flat_image():
     # Every frequency but the mean is exactly 0 there, where |z| has no derivative.
     flat = jnp.full((2, 8, 8, 3), 0.3)

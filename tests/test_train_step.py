@@ -248,6 +248,26 @@ def test_warmup_config_is_the_runs_mse_only_step():
     assert "c_real_fake" not in metrics
 
 
+@pytest.mark.parametrize("discriminators, pool", [(0.5, 4), (0.0, 1)])
+def test_mse_pool_applies_with_the_discriminators_only(discriminators, pool):
+    """loss.mse_pool = 4: the adversarial step's mean-square term compares 4x4 block means
+    of its output; without discriminators (C+MSE, the warm-up) it compares pixels."""
+    config = tiny_config(
+        real_fake_weight=discriminators, domain_weight=discriminators, mse_weight=2.0, mse_pool=4
+    )
+    batch = random_batch()
+    states = train_step.create_states(config, jax.random.key(0), 10)
+    _, metrics = run(config, jax.devices()[:1], batch)
+    generated, _ = train_step.apply_train(
+        states.converter, states.converter.params, images.to_float(batch["source"])
+    )
+    target = images.to_float(batch["target"])
+    assert float(metrics["c_mse"]) == pytest.approx(
+        float(2.0 * losses.mse(generated, target, pool)), rel=1e-4
+    )
+    assert float(metrics["mse"]) == pytest.approx(float(losses.mse(generated, target)), rel=1e-4)
+
+
 def test_spectrum_term_trains_the_converter_by_its_own_gradient():
     """The amplitude-spectrum term alone (no mse) trains the converter: its loss is the
     weighted distance of the step's output, and the step moves the converter's weights."""
