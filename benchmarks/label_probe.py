@@ -59,9 +59,10 @@ class Labelled(NamedTuple):
 
 
 def labelled(split: SplitArrays, rows: slice | np.ndarray = slice(None)) -> Labelled:
-    """The split's sources (photos) and labels, at `rows`."""
+    """The split's sources (photos) and labels, at `rows`; only those rows' images are copied."""
     return Labelled(
-        split.source[rows], {name: np.asarray(getattr(split, name))[rows] for name in NUM_CLASSES}
+        split.gather("source", rows),
+        {name: np.asarray(getattr(split, name))[rows] for name in NUM_CLASSES},
     )
 
 

@@ -49,7 +49,6 @@ def mse(prediction: jax.Array, target: jax.Array, pool: int = 1) -> jax.Array:
     """Mean-square error over pixels (the "C+MSE" baseline), or over the images' `pool` x
     `pool` area means: blind to detail finer than a block, such as stripes whose place on
     the shop image the photo cannot show, so the discriminators may draw it."""
-
     prediction, target = prediction.astype(jnp.float32), target.astype(jnp.float32)
     if pool > 1:
         prediction, target = block_means(prediction, pool), block_means(target, pool)
