@@ -80,10 +80,14 @@ def default_config() -> ml_collections.ConfigDict:
     # pattern's phase; not the paper's.
     config.loss.spectrum_weight = 0.0
     config.loss.spectrum_min_frequency = 0  # Cycles per image below which it looks away.
+    # > 0 adds the mean-square error of the images' silhouettes (losses.silhouette), so a
+    # sleeve or a hood counts alike whatever its colour's contrast with the white background;
+    # not the paper's.
+    config.loss.silhouette_weight = 0.0
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
-    # Steps at the start that train the converter on the mse (and spectrum) terms alone, the
-    # discriminators left out (a warm start, as SRGAN starts from its MSE-trained generator);
-    # not the paper's, which trains all three from step 1 (0).
+    # Steps at the start that train the converter on the mse (spectrum, silhouette) terms
+    # alone, the discriminators left out (a warm start, as SRGAN starts from its MSE-trained
+    # generator); not the paper's, which trains all three from step 1 (0).
     config.loss.warmup_steps = 0
     # What the discriminators judge each step: 'sampled' = Algorithm 1, one candidate per
     # sample (its product, an irrelevant one or the generated image, drawn at random);
@@ -226,6 +230,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "loss.domain_weight",
         "loss.mse_weight",
         "loss.spectrum_weight",
+        "loss.silhouette_weight",
     ]
     problems.extend(
         f"{path} must be >= 0, got {values[path]}"
@@ -249,11 +254,13 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"batch_size {batch_size} is not divisible by the device count {device_count}: "
             "every device takes an equal part of the global batch"
         )
-    pixel_weights = [values.get("loss.mse_weight"), values.get("loss.spectrum_weight")]
-    if values.get("loss.warmup_steps", 0) > 0 and not any(w and w > 0 for w in pixel_weights):
+    pixel_terms = ("loss.mse_weight", "loss.spectrum_weight", "loss.silhouette_weight")
+    if values.get("loss.warmup_steps", 0) > 0 and not any(
+        values.get(path, 0) > 0 for path in pixel_terms
+    ):
         problems.append(
-            "loss.warmup_steps trains the converter on the mse and spectrum terms alone, "
-            "which loss.mse_weight = loss.spectrum_weight = 0 leave empty"
+            "loss.warmup_steps trains the converter on the mse, spectrum and silhouette terms "
+            f"alone, which {' = '.join(pixel_terms)} = 0 leave empty"
         )
     pool, resolution = values.get("loss.mse_pool", 1), values.get("resolution", 64)
     if pool > 0 and resolution % pool:

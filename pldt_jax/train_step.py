@@ -188,8 +188,8 @@ def with_source(source: jax.Array, images: jax.Array) -> jax.Array:
 
 def warmup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The config of `loss.warmup_steps`' steps: the same run without the discriminators,
-    so their step trains the converter on the mse (and spectrum) terms alone and costs about
-    half as much."""
+    so their step trains the converter on the mse (spectrum, silhouette) terms alone and costs
+    about half as much."""
     warmup = ml_collections.ConfigDict(config.to_dict())
     warmup.loss.real_fake_weight = 0.0
     warmup.loss.domain_weight = 0.0
@@ -205,6 +205,7 @@ def make_train_step(
     mse_weight = float(config.loss.mse_weight)
     mse_pool = int(config.loss.mse_pool) if rf_weight > 0 or domain_weight > 0 else 1
     spectrum_weight = float(config.loss.spectrum_weight)
+    silhouette_weight = float(config.loss.silhouette_weight)
     spectrum_min_frequency = int(config.loss.spectrum_min_frequency)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
@@ -278,6 +279,8 @@ def make_train_step(
                 )
             if mse_weight > 0:
                 terms["c_mse"] = mse_weight * losses.mse(image, target, mse_pool)
+            if silhouette_weight > 0:
+                terms["c_silhouette"] = silhouette_weight * losses.silhouette_mse(image, target)
             if spectrum_weight > 0:
                 terms["c_spectrum"] = spectrum_weight * losses.amplitude_spectrum_distance(
                     image, target, spectrum_min_frequency

@@ -63,6 +63,7 @@ def test_every_config_file_validates(path):
         ("loss.real_fake_weight", -0.5),
         ("loss.spectrum_weight", -1.0),
         ("loss.spectrum_min_frequency", -1),
+        ("loss.silhouette_weight", -1.0),
         ("loss.mse_pool", 0),
         ("optimizer.name", "rmsprop"),
         ("optimizer.decay_factor", 0.0),
@@ -148,8 +149,10 @@ def test_warmup_needs_a_pixel_term_to_train_on():
     config.loss.warmup_steps = 10
     (problem,) = problems(config)
     assert "warmup_steps" in problem and "mse_weight" in problem
-    config.loss.spectrum_weight = 1.0
-    config_lib.validate(config, device_count=1)
+    for term in ("spectrum_weight", "silhouette_weight"):
+        alone = config_lib.default_config()
+        alone.loss.warmup_steps, alone.loss[term] = 10, 1.0
+        config_lib.validate(alone, device_count=1)
 
 
 def test_retrieval_needs_a_trained_domain_discriminator():

@@ -58,6 +58,41 @@ def test_mse():
     assert float(losses.mse(jnp.full((2, 2), 0.5), jnp.array([[0.5, 0.5], [0.5, 1.5]]))) == 0.25
 
 
+def _garment(value: float) -> jax.Array:
+    """A batch of one 16x16 white image with an 8x8 square of grey `value` in [-1, 1]."""
+    image = np.ones((1, 16, 16, 3), np.float32)
+    image[:, 4:12, 4:12] = value
+    return jnp.asarray(image)
+
+
+def test_silhouette_marks_every_garment_colour_and_no_background():
+    shape = np.asarray(losses.silhouette(_garment(0.88)))  # (240, 240, 240): a white top
+    assert shape.shape == (1, 16, 16)
+    assert shape[0, 4:12, 4:12].min() > 0.6
+    assert shape[0, :4].max() == 0.0 and shape[0, :, 12:].max() == 0.0
+    assert float(losses.silhouette(_garment(-1.0))[0, 8, 8]) > 0.96
+
+
+def test_silhouette_mse_weighs_a_pale_and_a_dark_garment_alike():
+    """A white answer misses a pale top and a dark one: the mean-square error counts the pale
+    one's miss 100 times less, the silhouettes' less than 2 times."""
+    answer = jnp.ones((1, 16, 16, 3))
+    pale, dark = _garment(0.8), _garment(-1.0)
+    assert float(losses.mse(answer, dark)) / float(losses.mse(answer, pale)) == pytest.approx(100)
+    ratio = float(losses.silhouette_mse(answer, dark)) / float(losses.silhouette_mse(answer, pale))
+    assert 1 < ratio < 2
+    # Right shape, wrong colour: a fraction of the miss.
+    assert float(losses.silhouette_mse(pale, dark)) < 0.1 * float(
+        losses.silhouette_mse(answer, dark)
+    )
+
+
+def test_silhouette_mse_pulls_a_grey_answer_towards_white_background():
+    grey, white = jnp.zeros((1, 16, 16, 3)), jnp.ones((1, 16, 16, 3))
+    gradient = jax.grad(losses.silhouette_mse)(grey, white)
+    assert float(gradient.min()) < 0 and float(gradient.max()) <= 0  # every step lightens
+
+
 def _stripes(phase: int) -> jax.Array:
     """A batch of one 16x16 RGB image of horizontal stripes (period 4), rolled by `phase`."""
     rows = (np.arange(16)[:, None] + phase) % 4 < 2

@@ -268,19 +268,26 @@ def test_mse_pool_applies_with_the_discriminators_only(discriminators, pool):
     assert float(metrics["mse"]) == pytest.approx(float(losses.mse(generated, target)), rel=1e-4)
 
 
-def test_spectrum_term_trains_the_converter_by_its_own_gradient():
-    """The amplitude-spectrum term alone (no mse) trains the converter: its loss is the
-    weighted distance of the step's output, and the step moves the converter's weights."""
-    config = tiny_config(real_fake_weight=0.0, domain_weight=0.0, spectrum_weight=3.0)
+@pytest.mark.parametrize(
+    "term, distance",
+    [
+        ("spectrum", losses.amplitude_spectrum_distance),
+        ("silhouette", losses.silhouette_mse),
+    ],
+)
+def test_a_pixel_term_alone_trains_the_converter_by_its_own_gradient(term, distance):
+    """The amplitude-spectrum or the silhouette term alone (no mse) trains the converter: its
+    loss is the weighted distance of the step's output, and the step moves the converter."""
+    config = tiny_config(real_fake_weight=0.0, domain_weight=0.0, **{f"{term}_weight": 3.0})
     batch = random_batch()
     states = train_step.create_states(config, jax.random.key(0), 10)
     new_states, metrics = run(config, jax.devices()[:1], batch)
-    assert set(metrics) == {"c_spectrum", "converter_loss", "mse", "grad_norm/converter", "finite"}
+    assert set(metrics) == {f"c_{term}", "converter_loss", "mse", "grad_norm/converter", "finite"}
     generated, _ = train_step.apply_train(
         states.converter, states.converter.params, images.to_float(batch["source"])
     )
-    expected = 3.0 * losses.amplitude_spectrum_distance(generated, images.to_float(batch["target"]))
-    assert float(metrics["c_spectrum"]) == pytest.approx(float(expected), rel=1e-4)
+    expected = 3.0 * distance(generated, images.to_float(batch["target"]))
+    assert float(metrics[f"c_{term}"]) == pytest.approx(float(expected), rel=1e-4)
     assert float(metrics["grad_norm/converter"]) > 0
     moved = jax.tree.leaves(
         jax.tree.map(
