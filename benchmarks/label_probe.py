@@ -5,12 +5,18 @@ decoder drawing badly or the encoder not telling the categories apart. This trai
 converter's encoder (same layers, width, optimiser, batch and jitter as the config) with a
 linear head per label on its 64-d code, on the synthetic LookBook's labels directly, and
 reports test and training accuracy as it goes: what a code learnt in that many images can
-carry at best, and how much of it is the training products learnt by heart.
+carry at best, and how much of it is the training products learnt by heart. With
+`--workdir`, it reads a trained converter's own code instead: linear heads fitted on its
+frozen codes say how much of each label the converter learnt to carry, so a low Cat can be
+put on the encoder (the code lacks the category) or on the decoder (it has it, the drawing
+loses it).
 
     python benchmarks/label_probe.py                        # configs/synthetic.py's 4,000 steps
     python benchmarks/label_probe.py --steps 12000 --output probe.json
     python benchmarks/label_probe.py --max-shift 4 --flip   # with the pairs' jitter
+    python benchmarks/label_probe.py --labels category      # one label: no others compete
     python benchmarks/label_probe.py --plot probe.png --compare WORKDIR=LABEL   # + a run's Cat
+    python benchmarks/label_probe.py --workdir WORKDIR      # what a trained converter's code holds
 """
 
 import argparse
@@ -29,40 +35,46 @@ import optax
 from step_benchmark import load_config
 from tables import format_table
 
-from pldt_jax import augment, prepare, report_runs
+from pldt_jax import augment, checkpoints, prepare, report_runs
 from pldt_jax.attribute_classifier import NUM_CLASSES
 from pldt_jax.images import to_float
 from pldt_jax.models import Encoder, stage_filters
 from pldt_jax.split_arrays import SplitArrays
-from pldt_jax.train_step import create_optimizer
+from pldt_jax.train_step import TrainState, create_optimizer
 
 TRAIN_SUBSET = 1000  # training photos scored beside the test split, to show the gap
 
 
 class LabelProbe(nn.Module):
-    """The converter's encoder and a linear head per label on its code."""
+    """The converter's encoder and a linear head per label (NUM_CLASSES keys) on its code."""
 
     filters: Sequence[int]
     code_dim: int
+    labels: Sequence[str] = tuple(NUM_CLASSES)
 
     @nn.compact
     def __call__(self, photos: jax.Array, train: bool) -> dict[str, jax.Array]:
         code = Encoder(self.filters, self.code_dim)(photos, train)
-        return {name: nn.Dense(n, name=name)(code) for name, n in NUM_CLASSES.items()}
+        return {name: nn.Dense(NUM_CLASSES[name], name=name)(code) for name in self.labels}
 
 
 class Labelled(NamedTuple):
-    """Photos (uint8 (N, R, R, 3)) and their labels (the NUM_CLASSES keys, int (N,))."""
+    """Photos (uint8 (N, R, R, 3)) and their labels (NUM_CLASSES keys, int (N,))."""
 
     photos: np.ndarray
     labels: dict[str, np.ndarray]
 
 
-def labelled(split: SplitArrays, rows: slice | np.ndarray = slice(None)) -> Labelled:
-    """The split's sources (photos) and labels, at `rows`; only those rows' images are copied."""
+def labelled(
+    split: SplitArrays,
+    rows: slice | np.ndarray = slice(None),
+    labels: Sequence[str] = tuple(NUM_CLASSES),
+) -> Labelled:
+    """The split's sources (photos) and `labels`, at `rows`; only those rows' images are
+    copied."""
     return Labelled(
         split.gather("source", rows),
-        {name: np.asarray(getattr(split, name))[rows] for name in NUM_CLASSES},
+        {name: np.asarray(getattr(split, name))[rows] for name in labels},
     )
 
 
@@ -77,14 +89,19 @@ def train_probe(
     seed: int = 0,
 ) -> Iterator[dict[str, float]]:
     """Trains on `train`; every `eval_every` steps yields one row:
-    step, seconds, and `<split>/<label>` accuracy for each split of `evaluate`."""
+    step, seconds, and `<split>/<label>` accuracy for each split of `evaluate` and each label
+    of `train` (trained alone, one label shows what the code learns when no other competes)."""
     for name, values in train.labels.items():
         if (values < 0).any():
             raise ValueError(
                 f"{(values < 0).sum()} training photos have no {name!r} label: the probe needs "
                 "the synthetic LookBook's labels."
             )
-    net = LabelProbe(stage_filters(config.resolution, config.model.width), config.model.code_dim)
+    net = LabelProbe(
+        stage_filters(config.resolution, config.model.width),
+        config.model.code_dim,
+        tuple(train.labels),
+    )
     size = config.resolution
     variables = net.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)), train=False)
     params, batch_stats = variables["params"], variables["batch_stats"]
@@ -109,7 +126,7 @@ def train_probe(
                 optax.softmax_cross_entropy_with_integer_labels(
                     logits[name], train_labels[name][rows]
                 ).mean()
-                for name in NUM_CLASSES
+                for name in train_labels
             )
             return loss, mutated["batch_stats"]
 
@@ -153,6 +170,69 @@ def train_probe(
             yield row
 
 
+def converter_codes(converter: TrainState, photos: np.ndarray, batch_size: int) -> np.ndarray:
+    """A trained converter's codes (float (N, code_dim)) of uint8 photos, batch norm in
+    inference mode."""
+    variables = {"params": converter.params, "batch_stats": converter.batch_stats}
+
+    @jax.jit
+    def encode(batch):
+        return converter.apply_fn(
+            variables, to_float(batch), False, method=lambda net, x, train: net.encoder(x, train)
+        )
+
+    return np.concatenate(
+        [
+            np.asarray(encode(jnp.asarray(photos[lo : lo + batch_size])))
+            for lo in range(0, len(photos), batch_size)
+        ]
+    )
+
+
+def code_probe(
+    converter: TrainState,
+    train: Labelled,
+    evaluate: dict[str, Labelled],
+    steps: int = 1500,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """`<split>/<label>` accuracy of linear heads fitted (full batch, Adam) on the converter's
+    frozen codes of the training photos, each code dimension standardised."""
+    codes = converter_codes(converter, train.photos, batch_size)
+    mean, scale = codes.mean(0), codes.std(0) + 1e-6
+    features = jnp.asarray((codes - mean) / scale)
+    heads = {
+        name: (jnp.zeros((codes.shape[1], NUM_CLASSES[name])), jnp.zeros(NUM_CLASSES[name]))
+        for name in train.labels
+    }
+    labels = {name: jnp.asarray(y) for name, y in train.labels.items()}
+    optimizer = optax.adam(1e-2)
+
+    @jax.jit
+    def update(heads, opt_state):
+        def loss_fn(heads):
+            return sum(
+                optax.softmax_cross_entropy_with_integer_labels(
+                    features @ w + b, labels[name]
+                ).mean()
+                for name, (w, b) in heads.items()
+            )
+
+        updates, opt_state = optimizer.update(jax.grad(loss_fn)(heads), opt_state)
+        return optax.apply_updates(heads, updates), opt_state
+
+    opt_state = optimizer.init(heads)
+    for _ in range(steps):
+        heads, opt_state = update(heads, opt_state)
+    row = {}
+    for split, data in evaluate.items():
+        x = (converter_codes(converter, data.photos, batch_size) - mean) / scale
+        for name, (w, b) in heads.items():
+            predicted = np.asarray(x @ np.asarray(w) + np.asarray(b)).argmax(-1)
+            row[f"{split}/{name}"] = round(float(np.mean(predicted == data.labels[name])), 4)
+    return row
+
+
 def plot(rows: Sequence[dict[str, float]], output: str, runs: Sequence[str] = ()) -> None:
     """Test (solid) and training (dashed) accuracy per label over the steps; each of `runs`
     (WORKDIR[=LABEL]) adds its converter's validation Cat to the category panel."""
@@ -162,9 +242,15 @@ def plot(rows: Sequence[dict[str, float]], output: str, runs: Sequence[str] = ()
     import matplotlib.pyplot as plt
 
     splits = list(dict.fromkeys(key.split("/")[0] for key in rows[0] if "/" in key))
+    labels = list(dict.fromkeys(key.split("/")[1] for key in rows[0] if "/" in key))
+    if runs and "category" not in labels:
+        raise ValueError(
+            "A run's Cat is drawn beside the probe's category, which it did not learn."
+        )
     steps = [row["step"] for row in rows]
-    figure, axes = plt.subplots(1, len(NUM_CLASSES), figsize=(4 * len(NUM_CLASSES), 3.4))
-    for ax, label in zip(axes, NUM_CLASSES, strict=True):
+    figure, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.4), squeeze=False)
+    axes = dict(zip(labels, axes[0], strict=True))
+    for label, ax in axes.items():
         for split in splits:
             style = "--" if split == "train" else "-"
             values = [row[f"{split}/{label}"] for row in rows]
@@ -178,10 +264,10 @@ def plot(rows: Sequence[dict[str, float]], output: str, runs: Sequence[str] = ()
         curves = report_runs.read_curves(Path(workdir) / "metrics.jsonl")
         if "val/cat" not in curves:
             raise ValueError(f"{workdir}/metrics.jsonl has no validation Cat (val/cat) to show.")
-        axes[0].plot(
+        axes["category"].plot(
             *curves["val/cat"], ":", marker=".", label=f"{name or workdir}: Cat, validation"
         )
-    axes[0].legend(fontsize=7)
+    next(iter(axes.values())).legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(output, dpi=110)
 
@@ -194,13 +280,25 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--flip", action="store_true", default=None)
     parser.add_argument("--max-shift", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--labels",
+        type=lambda text: text.split(","),
+        default=list(NUM_CLASSES),
+        help=f"comma-separated, of {', '.join(NUM_CLASSES)} (default: all)",
+    )
+    parser.add_argument("--workdir", help="probe this trained run's converter code instead")
     parser.add_argument("--output", help="JSON file for the rows")
     parser.add_argument("--plot", help="PNG of the curves")
     parser.add_argument(
         "--compare", nargs="*", default=[], help="WORKDIR[=LABEL]: a run's Cat on the plot"
     )
     args = parser.parse_args(argv)
-    config = load_config(args.config)
+    if unknown := set(args.labels) - set(NUM_CLASSES):
+        parser.error(f"unknown labels {sorted(unknown)}; choose of {', '.join(NUM_CLASSES)}")
+    if args.workdir:
+        step, converter, config = checkpoints.restore_network(Path(args.workdir) / "checkpoints")
+    else:
+        config = load_config(args.config)
     steps = args.steps or config.total_steps
     flip = config.dataset.flip if args.flip is None else args.flip
     max_shift = config.dataset.max_shift if args.max_shift is None else args.max_shift
@@ -208,20 +306,32 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
     train = splits["train"]
     shown = np.random.default_rng(args.seed).permutation(len(train))[:TRAIN_SUBSET]
     evaluate = {
-        config.dataset.eval_split: labelled(splits[config.dataset.eval_split]),
-        "train": labelled(train, shown),
+        config.dataset.eval_split: labelled(splits[config.dataset.eval_split], labels=args.labels),
+        "train": labelled(train, shown, args.labels),
     }
-    rows = []
-    for row in train_probe(
-        config, labelled(train), evaluate, steps, args.eval_every, bool(flip), max_shift, args.seed
-    ):
-        rows.append(row)
-        print(", ".join(f"{key} {value:g}" for key, value in row.items()), flush=True)
+    train = labelled(train, labels=args.labels)
+    if args.workdir:
+        rows = [{"step": step} | code_probe(converter, train, evaluate)]
+    else:
+        rows = []
+        for row in train_probe(
+            config, train, evaluate, steps, args.eval_every, bool(flip), max_shift, args.seed
+        ):
+            rows.append(row)
+            print(", ".join(f"{key} {value:g}" for key, value in row.items()), flush=True)
     print(format_table(rows, [(key, key) for key in rows[0]]))
     if args.output:
         with open(args.output, "w") as f:
             json.dump(
-                {"config": args.config, "flip": flip, "max_shift": max_shift, "rows": rows}, f
+                {
+                    "config": args.config,
+                    "workdir": args.workdir,
+                    "labels": args.labels,
+                    "flip": flip,
+                    "max_shift": max_shift,
+                    "rows": rows,
+                },
+                f,
             )
     if args.plot:
         plot(rows, args.plot, args.compare)

@@ -18,7 +18,10 @@ import pytest
 from attribute_toys import toy_products
 from PIL import Image
 
+from pldt_jax import train_step
 from pldt_jax.config import default_config
+from pldt_jax.images import to_float
+from pldt_jax.models import Encoder, stage_filters
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -201,6 +204,48 @@ def test_label_probe_reads_labels_the_photos_show(load_benchmark, tmp_path):
     (run / "metrics.jsonl").write_text('{"step": 80, "train/loss": 1.0}\n')
     with pytest.raises(ValueError, match="no validation Cat"):
         probe.plot(rows, str(tmp_path / "other.png"), [str(run)])
+
+
+def test_label_probe_learns_the_labels_it_is_given(load_benchmark, tmp_path):
+    """One label (`--labels category`): one head, rows and a plot of that label only; a run's
+    Cat needs the category panel."""
+    probe = load_benchmark("label_probe")
+    photos, labels = toy_products(np.random.default_rng(0), 16)
+    data = probe.Labelled(photos, {"category": labels["category"]})
+    config = default_config()
+    config.model.width = 1 / 16
+    config.batch_size = 8
+    (row,) = probe.train_probe(config, data, {"test": data}, 2, 2, False, 0)
+    assert set(row) == {"step", "seconds", "test/category"}
+    probe.plot([row], str(tmp_path / "category.png"))
+    assert Image.open(tmp_path / "category.png").size[0] > 0
+    only_color = [{"step": 2, "test/color": 0.5}]
+    with pytest.raises(ValueError, match="did not learn"):
+        probe.plot(only_color, str(tmp_path / "color.png"), [str(tmp_path)])
+
+
+def test_code_probe_reads_labels_from_a_converters_frozen_code(load_benchmark):
+    """`--workdir`: linear heads on a converter's codes. Even an untrained converter's random
+    features carry the toy shots' plain shapes and colours to unseen shots, far above chance
+    (1/4); the codes are the encoder's, in inference mode."""
+    probe = load_benchmark("label_probe")
+    config = default_config()
+    config.model.width = 1 / 16
+    converter = train_step.create_states(config, jax.random.key(0), 10).converter
+    rng = np.random.default_rng(0)
+    train, test = (probe.Labelled(*toy_products(rng, n)) for n in (96, 64))
+    codes = probe.converter_codes(converter, test.photos, batch_size=50)
+    assert codes.shape == (64, config.model.code_dim)
+    variables = {"params": converter.params, "batch_stats": converter.batch_stats}
+    direct = Encoder(stage_filters(64, 1 / 16)).apply(
+        {key: value["encoder"] for key, value in variables.items()},
+        to_float(test.photos[:5]),
+        train=False,
+    )
+    np.testing.assert_allclose(codes[:5], np.asarray(direct), rtol=1e-4, atol=1e-5)
+    row = probe.code_probe(converter, train, {"test": test, "train": train}, steps=300)
+    assert set(row) == {f"{split}/{label}" for split in ("test", "train") for label in train.labels}
+    assert row["test/category"] > 0.5 and row["test/color"] > 0.5, row
 
 
 def test_label_probe_refuses_photos_without_labels(load_benchmark):
