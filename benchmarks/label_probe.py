@@ -78,6 +78,16 @@ def labelled(
     )
 
 
+def require_labels(train: Labelled) -> None:
+    """Raises ValueError when a training photo lacks a label (every photo of the real LookBook)."""
+    for name, values in train.labels.items():
+        if (values < 0).any():
+            raise ValueError(
+                f"{(values < 0).sum()} training photos have no {name!r} label: the probe needs "
+                "the synthetic LookBook's labels."
+            )
+
+
 def train_probe(
     config: ml_collections.ConfigDict,
     train: Labelled,
@@ -91,12 +101,7 @@ def train_probe(
     """Trains on `train`; every `eval_every` steps yields one row:
     step, seconds, and `<split>/<label>` accuracy for each split of `evaluate` and each label
     of `train` (trained alone, one label shows what the code learns when no other competes)."""
-    for name, values in train.labels.items():
-        if (values < 0).any():
-            raise ValueError(
-                f"{(values < 0).sum()} training photos have no {name!r} label: the probe needs "
-                "the synthetic LookBook's labels."
-            )
+    require_labels(train)
     net = LabelProbe(
         stage_filters(config.resolution, config.model.width),
         config.model.code_dim,
@@ -171,15 +176,16 @@ def train_probe(
 
 
 def converter_codes(converter: TrainState, photos: np.ndarray, batch_size: int) -> np.ndarray:
-    """A trained converter's codes (float (N, code_dim)) of uint8 photos, batch norm in
-    inference mode."""
+    """A trained converter's codes of uint8 photos, flattened to float (N, D), batch norm in
+    inference mode (the residual converter's code is its encoder's feature map)."""
     variables = {"params": converter.params, "batch_stats": converter.batch_stats}
 
     @jax.jit
     def encode(batch):
-        return converter.apply_fn(
+        code = converter.apply_fn(
             variables, to_float(batch), False, method=lambda net, x, train: net.encoder(x, train)
         )
+        return code.reshape(len(batch), -1)
 
     return np.concatenate(
         [
@@ -198,6 +204,7 @@ def code_probe(
 ) -> dict[str, float]:
     """`<split>/<label>` accuracy of linear heads fitted (full batch, Adam) on the converter's
     frozen codes of the training photos, each code dimension standardised."""
+    require_labels(train)
     codes = converter_codes(converter, train.photos, batch_size)
     mean, scale = codes.mean(0), codes.std(0) + 1e-6
     features = jnp.asarray((codes - mean) / scale)
@@ -286,7 +293,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
         default=list(NUM_CLASSES),
         help=f"comma-separated, of {', '.join(NUM_CLASSES)} (default: all)",
     )
-    parser.add_argument("--workdir", help="probe this trained run's converter code instead")
+    parser.add_argument(
+        "--workdir",
+        help="fit heads on this trained run's converter codes instead (its own config and "
+        "data; the training options above are not used)",
+    )
     parser.add_argument("--output", help="JSON file for the rows")
     parser.add_argument("--plot", help="PNG of the curves")
     parser.add_argument(

@@ -227,7 +227,8 @@ def test_label_probe_learns_the_labels_it_is_given(load_benchmark, tmp_path):
 def test_code_probe_reads_labels_from_a_converters_frozen_code(load_benchmark):
     """`--workdir`: linear heads on a converter's codes. Even an untrained converter's random
     features carry the toy shots' plain shapes and colours to unseen shots, far above chance
-    (1/4); the codes are the encoder's, in inference mode."""
+    (1/4); the codes are the encoder's, in inference mode, one row per photo for either
+    converter."""
     probe = load_benchmark("label_probe")
     config = default_config()
     config.model.width = 1 / 16
@@ -246,6 +247,9 @@ def test_code_probe_reads_labels_from_a_converters_frozen_code(load_benchmark):
     row = probe.code_probe(converter, train, {"test": test, "train": train}, steps=300)
     assert set(row) == {f"{split}/{label}" for split in ("test", "train") for label in train.labels}
     assert row["test/category"] > 0.5 and row["test/color"] > 0.5, row
+    config.model.converter = "resnet"  # Its code is a feature map, flattened.
+    residual = train_step.create_states(config, jax.random.key(0), 10).converter
+    assert probe.converter_codes(residual, test.photos[:3], batch_size=2).ndim == 2
 
 
 def test_label_probe_refuses_photos_without_labels(load_benchmark):
@@ -256,6 +260,8 @@ def test_label_probe_refuses_photos_without_labels(load_benchmark):
         next(
             probe.train_probe(default_config(), probe.Labelled(photos, labels), {}, 2, 1, False, 0)
         )
+    with pytest.raises(ValueError, match="1 training photos have no 'pattern' label"):
+        probe.code_probe(None, probe.Labelled(photos, labels), {})
 
 
 def test_benchmarks_import_without_tensorflow_datasets():
