@@ -314,13 +314,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
     flip = config.dataset.flip if args.flip is None else args.flip
     max_shift = config.dataset.max_shift if args.max_shift is None else args.max_shift
     splits = prepare.load_splits(config, [config.dataset.eval_split, "train"])
-    train = splits["train"]
-    shown = np.random.default_rng(args.seed).permutation(len(train))[:TRAIN_SUBSET]
+    shown = np.random.default_rng(args.seed).permutation(len(splits["train"]))[:TRAIN_SUBSET]
     evaluate = {
         config.dataset.eval_split: labelled(splits[config.dataset.eval_split], labels=args.labels),
-        "train": labelled(train, shown, args.labels),
+        "train": labelled(splits["train"], shown, args.labels),
     }
-    train = labelled(train, labels=args.labels)
+    train = labelled(splits["train"], labels=args.labels)
     if args.workdir:
         rows = [{"step": step} | code_probe(converter, train, evaluate)]
     else:
