@@ -82,17 +82,30 @@ ARCHITECTURE_KEYS = (
     "model.code_dim",
     "optimizer.name",
 )
+# Settings that decide the states' shapes only by being on (> 0) or off: the optimiser keeps
+# another state with weight decay than without.
+SWITCH_KEYS = ("optimizer.weight_decay",)
+
+
+def _setting(config: ml_collections.ConfigDict, key: str) -> Any:
+    for part in key.split("."):
+        config = config[part]
+    return config
 
 
 def check_compatible(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> None:
     """Raises a CheckpointError naming every architecture setting that differs."""
-    differences = []
-    for key in ARCHITECTURE_KEYS:
-        old, new = saved, config
-        for part in key.split("."):
-            old, new = old[part], new[part]
-        if old != new:
-            differences.append(f"{key}: checkpoint {old!r}, config {new!r}")
+    differences = [
+        f"{key}: checkpoint {_setting(saved, key)!r}, config {_setting(config, key)!r}"
+        for key in ARCHITECTURE_KEYS
+        if _setting(saved, key) != _setting(config, key)
+    ]
+    differences += [
+        f"{key}: checkpoint {_setting(saved, key)!r}, config {_setting(config, key)!r} "
+        "(on in one, off in the other)"
+        for key in SWITCH_KEYS
+        if (_setting(saved, key) > 0) != (_setting(config, key) > 0)
+    ]
     if differences:
         raise CheckpointError(
             "the checkpoint was trained with another model: "

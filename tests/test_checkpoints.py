@@ -54,6 +54,29 @@ def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
         assert checkpoints.restore(manager, states, config)[0] == 1
 
 
+def test_resuming_with_weight_decay_switched_on_or_off_is_a_clear_error(tmp_path):
+    config = default_config()
+    config.model.width = 1 / 32
+    states = train_step.create_states(config, jax.random.key(0), 10)
+    with checkpoints.create_manager(tmp_path / "ck") as manager:
+        checkpoints.save(manager, 1, states, {}, config)
+        manager.wait_until_finished()
+        decayed = ml_collections.ConfigDict(config.to_dict())
+        decayed.optimizer.weight_decay = 0.1
+        with pytest.raises(
+            checkpoints.CheckpointError,
+            match=r"optimizer.weight_decay: checkpoint 0.0, config 0.1 \(on in one",
+        ):
+            checkpoints.restore(manager, states, decayed)
+    decayed_states = train_step.create_states(decayed, jax.random.key(0), 10)
+    with checkpoints.create_manager(tmp_path / "decayed") as manager:
+        checkpoints.save(manager, 1, decayed_states, {}, decayed)
+        manager.wait_until_finished()
+        stronger = ml_collections.ConfigDict(decayed.to_dict())
+        stronger.optimizer.weight_decay = 1.0  # Another value, the same state: it resumes.
+        assert checkpoints.restore(manager, decayed_states, stronger)[0] == 1
+
+
 def test_a_checkpoint_older_than_a_config_key_restores_with_its_default(tmp_path):
     """A run saved before `model.upsample` existed (its config lacks the key) is restored
     as what it was: Table 1's transposed convolutions."""

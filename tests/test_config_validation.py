@@ -68,6 +68,7 @@ def test_every_config_file_validates(path):
         ("optimizer.name", "rmsprop"),
         ("optimizer.decay_factor", 0.0),
         ("optimizer.momentum", 1.0),
+        ("optimizer.weight_decay", -0.1),
         ("eval_method", "nearest"),
         ("log_every_steps", 0),
         ("sample_every_steps", 0),
