@@ -37,16 +37,23 @@ def test_restore_without_checkpoint(tmp_path):
         checkpoints.restore_network(tmp_path / "missing")
 
 
+def saved_states(config, directory):
+    """Fresh states of `config`, saved as the checkpoint of step 1 in `directory`."""
+    states = train_step.create_states(config, jax.random.key(0), 10)
+    with checkpoints.create_manager(directory) as manager:
+        checkpoints.save(manager, 1, states, {}, config)
+        manager.wait_until_finished()
+    return states
+
+
 def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
     config = default_config()
     config.model.width = 1 / 32
-    states = train_step.create_states(config, jax.random.key(0), 10)
+    states = saved_states(config, tmp_path / "ck")
+    other = default_config()
+    other.model.width = 1 / 16
+    other.resolution = 128
     with checkpoints.create_manager(tmp_path / "ck") as manager:
-        checkpoints.save(manager, 1, states, {}, config)
-        manager.wait_until_finished()
-        other = default_config()
-        other.model.width = 1 / 16
-        other.resolution = 128
         with pytest.raises(
             checkpoints.CheckpointError, match="resolution: checkpoint 64, config 128"
         ):
@@ -57,23 +64,21 @@ def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
 def test_resuming_with_weight_decay_switched_on_or_off_is_a_clear_error(tmp_path):
     config = default_config()
     config.model.width = 1 / 32
-    states = train_step.create_states(config, jax.random.key(0), 10)
-    with checkpoints.create_manager(tmp_path / "ck") as manager:
-        checkpoints.save(manager, 1, states, {}, config)
-        manager.wait_until_finished()
-        decayed = ml_collections.ConfigDict(config.to_dict())
-        decayed.optimizer.weight_decay = 0.1
-        with pytest.raises(
+    states = saved_states(config, tmp_path / "plain")
+    decayed = ml_collections.ConfigDict(config.to_dict())
+    decayed.optimizer.weight_decay = 0.1
+    with (
+        checkpoints.create_manager(tmp_path / "plain") as manager,
+        pytest.raises(
             checkpoints.CheckpointError,
             match=r"optimizer.weight_decay: checkpoint 0.0, config 0.1 \(on in one",
-        ):
-            checkpoints.restore(manager, states, decayed)
-    decayed_states = train_step.create_states(decayed, jax.random.key(0), 10)
+        ),
+    ):
+        checkpoints.restore(manager, states, decayed)
+    decayed_states = saved_states(decayed, tmp_path / "decayed")
+    stronger = ml_collections.ConfigDict(decayed.to_dict())
+    stronger.optimizer.weight_decay = 1.0  # Another value, the same state: it resumes.
     with checkpoints.create_manager(tmp_path / "decayed") as manager:
-        checkpoints.save(manager, 1, decayed_states, {}, decayed)
-        manager.wait_until_finished()
-        stronger = ml_collections.ConfigDict(decayed.to_dict())
-        stronger.optimizer.weight_decay = 1.0  # Another value, the same state: it resumes.
         assert checkpoints.restore(manager, decayed_states, stronger)[0] == 1
 
 
