@@ -84,6 +84,11 @@ def default_config() -> ml_collections.ConfigDict:
     # sleeve or a hood counts alike whatever its colour's contrast with the white background;
     # not the paper's.
     config.loss.silhouette_weight = 0.0
+    # > 0 adds pix2pixHD's feature-matching term: the mean absolute difference of the
+    # real/fake discriminator's normalised features on each sample's generated image and on
+    # its product, a distance the discriminator learns (losses.feature_matching); not the
+    # paper's.
+    config.loss.feature_matching_weight = 0.0
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
     # Steps at the start that train the converter on the mse (spectrum, silhouette) terms
     # alone, the discriminators left out (a warm start, as SRGAN starts from its MSE-trained
@@ -241,6 +246,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         f"{path} must be >= 0, got {values[path]}"
         for path in [
             *weights,
+            "loss.feature_matching_weight",
             "optimizer.decay_epochs",
             "optimizer.weight_decay",
             "eval_every_steps",
@@ -273,6 +279,14 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         problems.append(
             f"loss.mse_pool {pool} does not divide the resolution {resolution}: the mean-square "
             "term compares whole pool x pool blocks"
+        )
+    if (
+        values.get("loss.feature_matching_weight", 0) > 0
+        and values.get("loss.real_fake_weight") == 0
+    ):
+        problems.append(
+            "loss.feature_matching_weight compares the real/fake discriminator's features, "
+            "which loss.real_fake_weight = 0 leaves out"
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
         problems.append(

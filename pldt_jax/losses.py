@@ -1,5 +1,7 @@
 """Losses of PLDT section 4, all on logits so that they stay finite for confident discriminators."""
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -106,3 +108,20 @@ def silhouette_mse(prediction: jax.Array, target: jax.Array) -> jax.Array:
     place costs about as much in any colour, where the plain mean-square error weighs it by
     its colour's contrast with white (a pale sleeve next to nothing)."""
     return jnp.mean(jnp.square(silhouette(prediction) - silhouette(target)))
+
+
+def feature_matching(
+    product_features: Sequence[jax.Array], generated_features: Sequence[jax.Array]
+) -> jax.Array:
+    """pix2pixHD's feature-matching term: the mean absolute difference of a discriminator's
+    features on each sample's product and on its generated image, averaged over the layers.
+
+    A distance the discriminator learns as it learns what makes a product: its deeper
+    features answer to a pattern's stripes wherever they lie, where the mean-square term
+    asks for their blended colour.
+    """
+    distances = [
+        jnp.mean(jnp.abs(real - fake))
+        for real, fake in zip(product_features, generated_features, strict=True)
+    ]
+    return sum(distances) / len(distances)

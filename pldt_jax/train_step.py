@@ -123,6 +123,19 @@ def apply_train(state: TrainState, params: Any, x: jax.Array) -> tuple[jax.Array
     return out, mutated["batch_stats"]
 
 
+def discriminator_features(state: TrainState, x: jax.Array) -> list[jax.Array]:
+    """A discriminator's batch-norm outputs on `x` in training mode, the features that
+    `losses.feature_matching` compares (the running statistics are left as they were)."""
+    _, captured = state.apply_fn(
+        {"params": state.params, "batch_stats": state.batch_stats},
+        x,
+        train=True,
+        mutable=["batch_stats", "intermediates"],
+        capture_intermediates=lambda module, _: isinstance(module, nn.BatchNorm),
+    )
+    return jax.tree.leaves(captured["intermediates"])
+
+
 def update(state: TrainState, grads: Any, batch_stats: Any) -> TrainState:
     return state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
 
@@ -219,6 +232,7 @@ def make_train_step(
     mse_pool = int(config.loss.mse_pool) if rf_weight > 0 or domain_weight > 0 else 1
     spectrum_weight = float(config.loss.spectrum_weight)
     silhouette_weight = float(config.loss.silhouette_weight)
+    feature_matching_weight = float(config.loss.feature_matching_weight) if rf_weight > 0 else 0.0
     spectrum_min_frequency = int(config.loss.spectrum_min_frequency)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
@@ -294,6 +308,13 @@ def make_train_step(
                 terms["c_mse"] = mse_weight * losses.mse(image, target, mse_pool)
             if silhouette_weight > 0:
                 terms["c_silhouette"] = silhouette_weight * losses.silhouette_mse(image, target)
+            if feature_matching_weight > 0:
+                # Products and generated images in one batch, normalised alike.
+                features = discriminator_features(real_fake, jnp.concatenate([target, image]))
+                half = target.shape[0]
+                terms["c_feature_matching"] = feature_matching_weight * losses.feature_matching(
+                    [f[:half] for f in features], [f[half:] for f in features]
+                )
             if spectrum_weight > 0:
                 terms["c_spectrum"] = spectrum_weight * losses.amplitude_spectrum_distance(
                     image, target, spectrum_min_frequency

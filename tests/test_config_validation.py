@@ -64,6 +64,7 @@ def test_every_config_file_validates(path):
         ("loss.spectrum_weight", -1.0),
         ("loss.spectrum_min_frequency", -1),
         ("loss.silhouette_weight", -1.0),
+        ("loss.feature_matching_weight", -1.0),
         ("loss.mse_pool", 0),
         ("optimizer.name", "rmsprop"),
         ("optimizer.decay_factor", 0.0),
@@ -154,6 +155,15 @@ def test_warmup_needs_a_pixel_term_to_train_on():
         alone = config_lib.default_config()
         alone.loss.warmup_steps, alone.loss[term] = 10, 1.0
         config_lib.validate(alone, device_count=1)
+
+
+def test_feature_matching_needs_the_real_fake_discriminator():
+    config = config_lib.default_config()
+    config.loss.feature_matching_weight = 10.0
+    config_lib.validate(config, device_count=1)
+    config.loss.real_fake_weight = 0.0
+    (problem,) = problems(config)
+    assert "feature_matching_weight" in problem and "real_fake_weight" in problem
 
 
 def test_retrieval_needs_a_trained_domain_discriminator():

@@ -146,3 +146,12 @@ def test_amplitude_spectrum_distance_leaves_low_frequencies_to_the_mean_square_t
     assert float(distance(target + coarse, target, min_frequency=2)) == pytest.approx(0, abs=1e-6)
     assert float(distance(target + coarse, target)) > 0.01
     assert float(distance(jnp.zeros_like(target), target, min_frequency=4)) > 0.1
+
+
+def test_feature_matching_averages_each_layers_mean_absolute_difference():
+    products = [jnp.zeros((2, 4, 4, 3)), jnp.zeros((2, 8))]
+    generated = [jnp.full((2, 4, 4, 3), -2.0), jnp.full((2, 8), 4.0)]
+    assert float(losses.feature_matching(products, generated)) == pytest.approx(3.0)
+    assert float(losses.feature_matching(products, products)) == 0.0
+    with pytest.raises(ValueError):
+        losses.feature_matching(products, generated[:1])

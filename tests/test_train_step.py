@@ -300,6 +300,34 @@ def test_a_pixel_term_alone_trains_the_converter_by_its_own_gradient(term, dista
     assert max(moved) > 0
 
 
+def test_feature_matching_compares_the_updated_real_fake_discriminators_features():
+    """loss.feature_matching_weight: the term is the weighted mean absolute difference of the
+    updated real/fake discriminator's batch-norm outputs on the products and on the step's
+    output, normalised as one batch; the warm-up's step leaves it out with the discriminators."""
+    config = tiny_config(feature_matching_weight=3.0, mse_weight=1.0)
+    batch = random_batch()
+    states = train_step.create_states(config, jax.random.key(0), 10)
+    new_states, metrics = run(config, jax.devices()[:1], batch)
+    generated, _ = train_step.apply_train(
+        states.converter, states.converter.params, images.to_float(batch["source"])
+    )
+    real_fake = new_states.real_fake
+    _, captured = real_fake.apply_fn(
+        {"params": real_fake.params, "batch_stats": real_fake.batch_stats},
+        jnp.concatenate([images.to_float(batch["target"]), generated]),
+        train=True,
+        mutable=["batch_stats", "intermediates"],
+        capture_intermediates=True,
+    )
+    trunk = captured["intermediates"]["ConvTrunk_0"]
+    normalised = [trunk[name]["__call__"][0] for name in sorted(trunk) if "BatchNorm" in name]
+    assert len(normalised) == 3
+    expected = 3.0 * np.mean([np.abs(f[:4] - f[4:]).mean() for f in normalised])
+    assert float(metrics["c_feature_matching"]) == pytest.approx(float(expected), rel=1e-4)
+    _, warmup_metrics = run(train_step.warmup_config(config), jax.devices()[:1], batch)
+    assert "c_feature_matching" not in warmup_metrics
+
+
 def test_flip_augmentation_keeps_the_drawn_candidates():
     """The jitter takes a key of its own: on mirror-symmetric images, which a flip leaves as
     they are, the step with flips is exactly the step without (same candidates drawn)."""
