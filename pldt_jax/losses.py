@@ -116,9 +116,9 @@ def feature_matching(
     """pix2pixHD's feature-matching term: the mean absolute difference of a discriminator's
     features on each sample's product and on its generated image, averaged over the layers.
 
-    A distance the discriminator learns as it learns what makes a product: its deeper
-    features answer to a pattern's stripes wherever they lie, where the mean-square term
-    asks for their blended colour.
+    A distance the discriminator learns: it compares what the discriminator tells products
+    from generated images by, not each pixel's colour, and it asks something of every
+    sample's output, where Algorithm 1's adversarial terms judge one candidate in three.
     """
     distances = [
         jnp.mean(jnp.abs(real - fake))
