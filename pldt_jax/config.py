@@ -24,6 +24,7 @@ STRIDED_CONVS = ("auto", "native", "subpixel")  # model.strided_conv (layers.py)
 UPSAMPLINGS = ("transposed", "resize")  # model.upsample
 CONVERTER_LOSSES = ("non_saturating", "paper")  # loss.converter_loss
 CANDIDATE_SCHEMES = ("sampled", "all")  # loss.candidates
+FEATURE_MATCHED = ("real_fake", "both")  # loss.feature_matching_discriminators
 OPTIMIZERS = ("sgd", "adam")  # optimizer.name
 EVAL_METHODS = ("converter", "retrieval")  # eval_method
 
@@ -89,6 +90,9 @@ def default_config() -> ml_collections.ConfigDict:
     # its product, a distance the discriminator learns (losses.feature_matching); not the
     # paper's.
     config.loss.feature_matching_weight = 0.0
+    # Whose features it matches: 'real_fake', or 'both' (also the domain discriminator's, of
+    # (photo, product) against (photo, generated image); the two terms averaged).
+    config.loss.feature_matching_discriminators = "real_fake"
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
     # Steps at the start that train the converter on the mse (spectrum, silhouette) terms
     # alone, the discriminators left out (a warm start, as SRGAN starts from its MSE-trained
@@ -206,6 +210,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "model.upsample": UPSAMPLINGS,
         "loss.converter_loss": CONVERTER_LOSSES,
         "loss.candidates": CANDIDATE_SCHEMES,
+        "loss.feature_matching_discriminators": FEATURE_MATCHED,
         "optimizer.name": OPTIMIZERS,
         "eval_method": EVAL_METHODS,
     }
@@ -280,13 +285,15 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"loss.mse_pool {pool} does not divide the resolution {resolution}: the mean-square "
             "term compares whole pool x pool blocks"
         )
-    if (
-        values.get("loss.feature_matching_weight", 0) > 0
-        and values.get("loss.real_fake_weight") == 0
-    ):
-        problems.append(
-            "loss.feature_matching_weight compares the real/fake discriminator's features, "
-            "which loss.real_fake_weight = 0 leaves out"
+    if values.get("loss.feature_matching_weight", 0) > 0:
+        matched = ["loss.real_fake_weight"]
+        if values.get("loss.feature_matching_discriminators") == "both":
+            matched.append("loss.domain_weight")
+        problems.extend(
+            f"loss.feature_matching_weight compares the features of the discriminator that "
+            f"{path} = 0 leaves out"
+            for path in matched
+            if values.get(path) == 0
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
         problems.append(

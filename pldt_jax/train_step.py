@@ -136,6 +136,14 @@ def discriminator_features(state: TrainState, x: jax.Array) -> list[jax.Array]:
     return jax.tree.leaves(captured["intermediates"])
 
 
+def feature_distance(state: TrainState, products: jax.Array, generated: jax.Array) -> jax.Array:
+    """`losses.feature_matching` of a discriminator's features on each sample's product and
+    on its generated image, the two normalised as one batch."""
+    features = discriminator_features(state, jnp.concatenate([products, generated]))
+    half = products.shape[0]
+    return losses.feature_matching([f[:half] for f in features], [f[half:] for f in features])
+
+
 def update(state: TrainState, grads: Any, batch_stats: Any) -> TrainState:
     return state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
 
@@ -233,6 +241,7 @@ def make_train_step(
     spectrum_weight = float(config.loss.spectrum_weight)
     silhouette_weight = float(config.loss.silhouette_weight)
     feature_matching_weight = float(config.loss.feature_matching_weight) if rf_weight > 0 else 0.0
+    match_domain = config.loss.feature_matching_discriminators == "both" and domain_weight > 0
     spectrum_min_frequency = int(config.loss.spectrum_min_frequency)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
@@ -309,11 +318,15 @@ def make_train_step(
             if silhouette_weight > 0:
                 terms["c_silhouette"] = silhouette_weight * losses.silhouette_mse(image, target)
             if feature_matching_weight > 0:
-                # Products and generated images in one batch, normalised alike.
-                features = discriminator_features(real_fake, jnp.concatenate([target, image]))
-                half = target.shape[0]
-                terms["c_feature_matching"] = feature_matching_weight * losses.feature_matching(
-                    [f[:half] for f in features], [f[half:] for f in features]
+                distances = [feature_distance(real_fake, target, image)]
+                if match_domain:
+                    distances.append(
+                        feature_distance(
+                            domain, with_source(source, target), with_source(source, image)
+                        )
+                    )
+                terms["c_feature_matching"] = feature_matching_weight * (
+                    sum(distances) / len(distances)
                 )
             if spectrum_weight > 0:
                 terms["c_spectrum"] = spectrum_weight * losses.amplitude_spectrum_distance(

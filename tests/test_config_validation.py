@@ -166,6 +166,18 @@ def test_feature_matching_needs_the_real_fake_discriminator():
     assert "feature_matching_weight" in problem and "real_fake_weight" in problem
 
 
+def test_feature_matching_on_both_needs_the_domain_discriminator():
+    config = config_lib.default_config()
+    config.loss.feature_matching_weight = 10.0
+    config.loss.feature_matching_discriminators = "both"
+    config_lib.validate(config, device_count=1)
+    config.loss.domain_weight = 0.0
+    (problem,) = problems(config)
+    assert "feature_matching_weight" in problem and "domain_weight" in problem
+    config.loss.feature_matching_discriminators = "domain"
+    assert any("feature_matching_discriminators" in problem for problem in problems(config))
+
+
 def test_retrieval_needs_a_trained_domain_discriminator():
     config = config_lib.default_config()
     config.eval_method = "retrieval"

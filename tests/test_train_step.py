@@ -300,29 +300,51 @@ def test_a_pixel_term_alone_trains_the_converter_by_its_own_gradient(term, dista
     assert max(moved) > 0
 
 
-def test_feature_matching_compares_the_updated_real_fake_discriminators_features():
-    """loss.feature_matching_weight: the term is the weighted mean absolute difference of the
-    updated real/fake discriminator's batch-norm outputs on the products and on the step's
-    output, normalised as one batch; the warm-up's step leaves it out with the discriminators."""
-    config = tiny_config(feature_matching_weight=3.0, mse_weight=1.0)
-    batch = random_batch()
-    states = train_step.create_states(config, jax.random.key(0), 10)
-    new_states, metrics = run(config, jax.devices()[:1], batch)
-    generated, _ = train_step.apply_train(
-        states.converter, states.converter.params, images.to_float(batch["source"])
-    )
-    real_fake = new_states.real_fake
-    _, captured = real_fake.apply_fn(
-        {"params": real_fake.params, "batch_stats": real_fake.batch_stats},
-        jnp.concatenate([images.to_float(batch["target"]), generated]),
+def normalised_features(state, x):
+    """A discriminator's three batch-norm outputs on `x`, captured by module name."""
+    _, captured = state.apply_fn(
+        {"params": state.params, "batch_stats": state.batch_stats},
+        x,
         train=True,
         mutable=["batch_stats", "intermediates"],
         capture_intermediates=True,
     )
     trunk = captured["intermediates"]["ConvTrunk_0"]
-    normalised = [trunk[name]["__call__"][0] for name in sorted(trunk) if "BatchNorm" in name]
-    assert len(normalised) == 3
-    expected = 3.0 * np.mean([np.abs(f[:4] - f[4:]).mean() for f in normalised])
+    features = [trunk[name]["__call__"][0] for name in sorted(trunk) if "BatchNorm" in name]
+    assert len(features) == 3
+    return features
+
+
+def mean_feature_distance(state, products, generated):
+    features = normalised_features(state, jnp.concatenate([products, generated]))
+    half = products.shape[0]
+    return np.mean([np.abs(f[:half] - f[half:]).mean() for f in features])
+
+
+@pytest.mark.parametrize("matched", ["real_fake", "both"])
+def test_feature_matching_compares_the_updated_discriminators_features(matched):
+    """loss.feature_matching_weight: the term is the weighted mean absolute difference of the
+    updated discriminators' batch-norm outputs on the products and on the step's output,
+    normalised as one batch ('both' averages the real/fake and domain discriminators' terms);
+    the warm-up's step leaves it out with the discriminators."""
+    config = tiny_config(
+        feature_matching_weight=3.0, feature_matching_discriminators=matched, mse_weight=1.0
+    )
+    batch = random_batch()
+    states = train_step.create_states(config, jax.random.key(0), 10)
+    new_states, metrics = run(config, jax.devices()[:1], batch)
+    source, target = (images.to_float(batch[k]) for k in ("source", "target"))
+    generated, _ = train_step.apply_train(states.converter, states.converter.params, source)
+    distances = [mean_feature_distance(new_states.real_fake, target, generated)]
+    if matched == "both":
+        distances.append(
+            mean_feature_distance(
+                new_states.domain,
+                jnp.concatenate([source, target], axis=-1),
+                jnp.concatenate([source, generated], axis=-1),
+            )
+        )
+    expected = 3.0 * np.mean(distances)
     assert float(metrics["c_feature_matching"]) == pytest.approx(float(expected), rel=1e-4)
     _, warmup_metrics = run(train_step.warmup_config(config), jax.devices()[:1], batch)
     assert "c_feature_matching" not in warmup_metrics
