@@ -78,6 +78,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resolution", type=int, choices=(64, 128))
     parser.add_argument("--optimizer", choices=("sgd", "adam"))
+    parser.add_argument(
+        "--feature-matching-weight",
+        type=float,
+        help="loss.feature_matching_weight (0 times the step without it, as the twin has it)",
+    )
     parser.add_argument("--steps", type=int, default=20, help="timed steps per case")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--output", help="write the results as JSON here")
@@ -91,6 +96,7 @@ def configured(args: argparse.Namespace) -> ml_collections.ConfigDict:
         (args.batch, config, "batch_size"),
         (args.resolution, config, "resolution"),
         (args.optimizer, config.optimizer, "name"),
+        (args.feature_matching_weight, config.loss, "feature_matching_weight"),
     ):
         if value is not None:
             section[key] = value

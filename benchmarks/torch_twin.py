@@ -17,9 +17,11 @@ apart (it includes torch.compile's work), counts as one of --warmup. The FLOP co
 `torch.utils.flop_counter.FlopCounterMode` over one eager step (convolutions and matmuls only);
 --compare-xla puts the JAX step's counts beside it. --threads sets torch's CPU threads.
 
-    python benchmarks/torch_twin.py --config configs/synthetic.py --formats contiguous,channels_last
+    python benchmarks/torch_twin.py --config configs/synthetic.py --feature-matching-weight 0 \
+        --formats contiguous,channels_last
     python benchmarks/torch_twin.py --modes eager,compile --dtypes float32,bfloat16   # on a GPU
-    python benchmarks/torch_twin.py --config configs/synthetic.py --steps 1 --compare-xla
+    python benchmarks/torch_twin.py --config configs/synthetic.py --feature-matching-weight 0 \
+        --steps 1 --compare-xla
 """
 
 import argparse
@@ -167,6 +169,16 @@ def check_loss_config(config: ml_collections.ConfigDict) -> None:
         and loss.converter_loss == "non_saturating"
     ):
         raise ValueError(f"the twin implements the default losses only, got {loss}")
+    missing = [
+        f"loss.{term}"
+        for term in ("feature_matching_weight", "silhouette_weight", "spectrum_weight")
+        if loss[term] > 0
+    ]
+    if missing:
+        raise ValueError(
+            f"the twin has no {', '.join(missing)} term; time both harnesses without it "
+            "(--feature-matching-weight 0 for the embedded default)"
+        )
 
 
 @contextlib.contextmanager

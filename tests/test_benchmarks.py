@@ -5,6 +5,7 @@ Not timings: they check that the harnesses run end to end and report every field
 commands in docs/performance.md and README.md keep working.
 """
 
+import argparse
 import importlib.util
 import json
 import subprocess
@@ -113,6 +114,28 @@ def test_torch_twin_reports_every_field(load_benchmark, torch, tmp_path):
         for key in (*POSITIVE, "achieved_tflops"):
             assert row[key] > 0, key
     assert report["flop_counts"]["4"]["flops"] > 0
+
+
+def test_both_harnesses_time_the_default_without_feature_matching_on_request(load_benchmark):
+    """The twin has no feature-matching term, so `--feature-matching-weight 0` is how both
+    harnesses time the embedded default's step alike."""
+    step_benchmark = load_benchmark("step_benchmark")
+    parser = argparse.ArgumentParser()
+    step_benchmark.add_common_arguments(parser)
+    synthetic = ["--config", str(BENCHMARKS.parent / "configs" / "synthetic.py")]
+    default = step_benchmark.configured(parser.parse_args(synthetic))
+    assert default.loss.feature_matching_weight > 0
+    without = parser.parse_args([*synthetic, "--feature-matching-weight", "0"])
+    assert step_benchmark.configured(without).loss.feature_matching_weight == 0
+
+
+def test_torch_twin_refuses_terms_it_does_not_have(load_benchmark, torch):
+    twin = load_benchmark("torch_twin")
+    config = default_config()
+    twin.check_loss_config(config)
+    config.loss.feature_matching_weight = 50.0
+    with pytest.raises(ValueError, match="feature_matching_weight"):
+        twin.check_loss_config(config)
 
 
 def test_torch_twin_has_the_jax_parameter_count(load_benchmark, torch):
