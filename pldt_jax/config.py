@@ -24,7 +24,7 @@ STRIDED_CONVS = ("auto", "native", "subpixel")  # model.strided_conv (layers.py)
 UPSAMPLINGS = ("transposed", "resize")  # model.upsample
 CONVERTER_LOSSES = ("non_saturating", "paper")  # loss.converter_loss
 CANDIDATE_SCHEMES = ("sampled", "all")  # loss.candidates
-FEATURE_MATCHED = ("real_fake", "both")  # loss.feature_matching_discriminators
+FEATURE_MATCHED = ("real_fake", "domain", "both")  # loss.feature_matching_discriminators
 OPTIMIZERS = ("sgd", "adam")  # optimizer.name
 EVAL_METHODS = ("converter", "retrieval")  # eval_method
 
@@ -85,13 +85,12 @@ def default_config() -> ml_collections.ConfigDict:
     # sleeve or a hood counts alike whatever its colour's contrast with the white background;
     # not the paper's.
     config.loss.silhouette_weight = 0.0
-    # > 0 adds pix2pixHD's feature-matching term: the mean absolute difference of the
-    # real/fake discriminator's normalised features on each sample's generated image and on
-    # its product, a distance the discriminator learns (losses.feature_matching); not the
-    # paper's.
+    # > 0 adds pix2pixHD's feature-matching term: the mean absolute difference of a
+    # discriminator's normalised features on each sample's generated image and on its
+    # product, a distance the discriminator learns (losses.feature_matching); not the paper's.
     config.loss.feature_matching_weight = 0.0
-    # Whose features it matches: 'real_fake', or 'both' (also the domain discriminator's, of
-    # (photo, product) against (photo, generated image); the two terms averaged).
+    # Whose features: 'real_fake' (of the product against the generated image), 'domain' (of
+    # (photo, product) against (photo, generated image)) or 'both' (the two terms averaged).
     config.loss.feature_matching_discriminators = "real_fake"
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
     # Steps at the start that train the converter on the mse (spectrum, silhouette) terms
@@ -286,9 +285,11 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             "term compares whole pool x pool blocks"
         )
     if values.get("loss.feature_matching_weight", 0) > 0:
-        matched = ["loss.real_fake_weight"]
-        if values.get("loss.feature_matching_discriminators") == "both":
-            matched.append("loss.domain_weight")
+        matched = {
+            "real_fake": ["loss.real_fake_weight"],
+            "domain": ["loss.domain_weight"],
+            "both": ["loss.real_fake_weight", "loss.domain_weight"],
+        }.get(values.get("loss.feature_matching_discriminators"), [])
         problems.extend(
             f"loss.feature_matching_weight compares the features of the discriminator that "
             f"{path} = 0 leaves out"

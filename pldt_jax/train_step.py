@@ -240,8 +240,12 @@ def make_train_step(
     mse_pool = int(config.loss.mse_pool) if rf_weight > 0 or domain_weight > 0 else 1
     spectrum_weight = float(config.loss.spectrum_weight)
     silhouette_weight = float(config.loss.silhouette_weight)
-    feature_matching_weight = float(config.loss.feature_matching_weight) if rf_weight > 0 else 0.0
-    match_domain = config.loss.feature_matching_discriminators == "both" and domain_weight > 0
+    matched = config.loss.feature_matching_discriminators
+    match_real_fake = rf_weight > 0 and matched in ("real_fake", "both")
+    match_domain = domain_weight > 0 and matched in ("domain", "both")
+    feature_matching_weight = (
+        float(config.loss.feature_matching_weight) if match_real_fake or match_domain else 0.0
+    )
     spectrum_min_frequency = int(config.loss.spectrum_min_frequency)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
@@ -318,7 +322,9 @@ def make_train_step(
             if silhouette_weight > 0:
                 terms["c_silhouette"] = silhouette_weight * losses.silhouette_mse(image, target)
             if feature_matching_weight > 0:
-                distances = [feature_distance(real_fake, target, image)]
+                distances = []
+                if match_real_fake:
+                    distances.append(feature_distance(real_fake, target, image))
                 if match_domain:
                     distances.append(
                         feature_distance(

@@ -166,15 +166,24 @@ def test_feature_matching_needs_the_real_fake_discriminator():
     assert "feature_matching_weight" in problem and "real_fake_weight" in problem
 
 
-def test_feature_matching_on_both_needs_the_domain_discriminator():
+@pytest.mark.parametrize("matched", ["domain", "both"])
+def test_feature_matching_on_the_domain_discriminator_needs_it(matched):
     config = config_lib.default_config()
     config.loss.feature_matching_weight = 10.0
-    config.loss.feature_matching_discriminators = "both"
+    config.loss.feature_matching_discriminators = matched
     config_lib.validate(config, device_count=1)
     config.loss.domain_weight = 0.0
     (problem,) = problems(config)
     assert "feature_matching_weight" in problem and "domain_weight" in problem
+
+
+def test_feature_matching_on_the_domain_discriminator_alone_needs_no_real_fake_one():
+    config = config_lib.default_config()
+    config.loss.feature_matching_weight = 10.0
     config.loss.feature_matching_discriminators = "domain"
+    config.loss.real_fake_weight = 0.0
+    config_lib.validate(config, device_count=1)
+    config.loss.feature_matching_discriminators = "neither"
     assert any("feature_matching_discriminators" in problem for problem in problems(config))
 
 
