@@ -157,24 +157,23 @@ def test_warmup_needs_a_pixel_term_to_train_on():
         config_lib.validate(alone, device_count=1)
 
 
-def test_feature_matching_needs_the_real_fake_discriminator():
-    config = config_lib.default_config()
-    config.loss.feature_matching_weight = 10.0
-    config_lib.validate(config, device_count=1)
-    config.loss.real_fake_weight = 0.0
-    (problem,) = problems(config)
-    assert "feature_matching_weight" in problem and "real_fake_weight" in problem
-
-
-@pytest.mark.parametrize("matched", ["domain", "both"])
-def test_feature_matching_on_the_domain_discriminator_needs_it(matched):
+@pytest.mark.parametrize(
+    "matched, dropped",
+    [
+        ("real_fake", "real_fake_weight"),
+        ("domain", "domain_weight"),
+        ("both", "real_fake_weight"),
+        ("both", "domain_weight"),
+    ],
+)
+def test_feature_matching_needs_the_discriminators_it_matches(matched, dropped):
     config = config_lib.default_config()
     config.loss.feature_matching_weight = 10.0
     config.loss.feature_matching_discriminators = matched
     config_lib.validate(config, device_count=1)
-    config.loss.domain_weight = 0.0
+    config.loss[dropped] = 0.0
     (problem,) = problems(config)
-    assert "feature_matching_weight" in problem and "domain_weight" in problem
+    assert "feature_matching_weight" in problem and dropped in problem
 
 
 def test_feature_matching_on_the_domain_discriminator_alone_needs_no_real_fake_one():
