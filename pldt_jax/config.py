@@ -24,7 +24,12 @@ STRIDED_CONVS = ("auto", "native", "subpixel")  # model.strided_conv (layers.py)
 UPSAMPLINGS = ("transposed", "resize")  # model.upsample
 CONVERTER_LOSSES = ("non_saturating", "paper")  # loss.converter_loss
 CANDIDATE_SCHEMES = ("sampled", "all")  # loss.candidates
-FEATURE_MATCHED = ("real_fake", "domain", "both")  # loss.feature_matching_discriminators
+# loss.feature_matching_discriminators: the discriminators each choice matches the features of.
+FEATURE_MATCHED = {
+    "real_fake": ("real_fake",),
+    "domain": ("domain",),
+    "both": ("real_fake", "domain"),
+}
 OPTIMIZERS = ("sgd", "adam")  # optimizer.name
 EVAL_METHODS = ("converter", "retrieval")  # eval_method
 
@@ -209,7 +214,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "model.upsample": UPSAMPLINGS,
         "loss.converter_loss": CONVERTER_LOSSES,
         "loss.candidates": CANDIDATE_SCHEMES,
-        "loss.feature_matching_discriminators": FEATURE_MATCHED,
+        "loss.feature_matching_discriminators": tuple(FEATURE_MATCHED),
         "optimizer.name": OPTIMIZERS,
         "eval_method": EVAL_METHODS,
     }
@@ -285,15 +290,11 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             "term compares whole pool x pool blocks"
         )
     if values.get("loss.feature_matching_weight", 0) > 0:
-        matched = {
-            "real_fake": ["loss.real_fake_weight"],
-            "domain": ["loss.domain_weight"],
-            "both": ["loss.real_fake_weight", "loss.domain_weight"],
-        }.get(values.get("loss.feature_matching_discriminators"), [])
+        matched = FEATURE_MATCHED.get(values.get("loss.feature_matching_discriminators"), ())
         problems.extend(
             f"loss.feature_matching_weight compares the features of the discriminator that "
             f"{path} = 0 leaves out"
-            for path in matched
+            for path in (f"loss.{name}_weight" for name in matched)
             if values.get(path) == 0
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:

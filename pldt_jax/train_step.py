@@ -24,7 +24,7 @@ from flax.training import train_state
 from jax.sharding import Mesh
 
 from pldt_jax import augment, losses, sharding
-from pldt_jax.config import CANDIDATE_SCHEMES, OPTIMIZERS
+from pldt_jax.config import CANDIDATE_SCHEMES, FEATURE_MATCHED, OPTIMIZERS
 from pldt_jax.images import to_float
 from pldt_jax.models import create_models
 
@@ -240,9 +240,9 @@ def make_train_step(
     mse_pool = int(config.loss.mse_pool) if rf_weight > 0 or domain_weight > 0 else 1
     spectrum_weight = float(config.loss.spectrum_weight)
     silhouette_weight = float(config.loss.silhouette_weight)
-    matched = config.loss.feature_matching_discriminators
-    match_real_fake = rf_weight > 0 and matched in ("real_fake", "both")
-    match_domain = domain_weight > 0 and matched in ("domain", "both")
+    matched = FEATURE_MATCHED[config.loss.feature_matching_discriminators]
+    match_real_fake = rf_weight > 0 and "real_fake" in matched
+    match_domain = domain_weight > 0 and "domain" in matched
     feature_matching_weight = (
         float(config.loss.feature_matching_weight) if match_real_fake or match_domain else 0.0
     )
