@@ -90,6 +90,12 @@ def default_config() -> ml_collections.ConfigDict:
     # sleeve or a hood counts alike whatever its colour's contrast with the white background;
     # not the paper's.
     config.loss.silhouette_weight = 0.0
+    # > 0 adds the mean-square distance of the images' texture energy (losses.texture_energy:
+    # how much each texture_pool x texture_pool block varies across and down), which asks for
+    # a pattern's stripes at whatever phase where the mean-square term draws their blend;
+    # not the paper's.
+    config.loss.texture_weight = 0.0
+    config.loss.texture_pool = 8
     # > 0 adds pix2pixHD's feature-matching term: the mean absolute difference of a
     # discriminator's normalised features on each sample's generated image and on its
     # product, a distance the discriminator learns (losses.feature_matching); not the paper's.
@@ -98,9 +104,9 @@ def default_config() -> ml_collections.ConfigDict:
     # (photo, product) against (photo, generated image)) or 'both' (the two terms averaged).
     config.loss.feature_matching_discriminators = "real_fake"
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
-    # Steps at the start that train the converter on the mse (spectrum, silhouette) terms
-    # alone, the discriminators left out (a warm start, as SRGAN starts from its MSE-trained
-    # generator); not the paper's, which trains all three from step 1 (0).
+    # Steps at the start that train the converter on the pixel terms (mse, spectrum,
+    # silhouette, texture) alone, the discriminators left out (a warm start, as SRGAN starts
+    # from its MSE-trained generator); not the paper's, which trains all three from step 1 (0).
     config.loss.warmup_steps = 0
     # What the discriminators judge each step: 'sampled' = Algorithm 1, one candidate per
     # sample (its product, an irrelevant one or the generated image, drawn at random);
@@ -238,6 +244,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "eval_batch_size",
         "num_eval_examples",
         "loss.mse_pool",
+        "loss.texture_pool",
     ]
     problems.extend(
         f"{path} must be > 0, got {values[path]}"
@@ -250,6 +257,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "loss.mse_weight",
         "loss.spectrum_weight",
         "loss.silhouette_weight",
+        "loss.texture_weight",
     ]
     problems.extend(
         f"{path} must be >= 0, got {values[path]}"
@@ -275,20 +283,27 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"batch_size {batch_size} is not divisible by the device count {device_count}: "
             "every device takes an equal part of the global batch"
         )
-    pixel_terms = ("loss.mse_weight", "loss.spectrum_weight", "loss.silhouette_weight")
+    pixel_terms = (
+        "loss.mse_weight",
+        "loss.spectrum_weight",
+        "loss.silhouette_weight",
+        "loss.texture_weight",
+    )
     if values.get("loss.warmup_steps", 0) > 0 and not any(
         values.get(path, 0) > 0 for path in pixel_terms
     ):
         problems.append(
-            "loss.warmup_steps trains the converter on the mse, spectrum and silhouette terms "
-            f"alone, which {' = '.join(pixel_terms)} = 0 leave empty"
+            "loss.warmup_steps trains the converter on the mse, spectrum, silhouette and texture "
+            f"terms alone, which {' = '.join(pixel_terms)} = 0 leave empty"
         )
-    pool, resolution = values.get("loss.mse_pool", 1), values.get("resolution", 64)
-    if pool > 0 and resolution % pool:
-        problems.append(
-            f"loss.mse_pool {pool} does not divide the resolution {resolution}: the mean-square "
-            "term compares whole pool x pool blocks"
-        )
+    resolution = values.get("resolution", 64)
+    for path, term in [("loss.mse_pool", "mean-square"), ("loss.texture_pool", "texture")]:
+        pool = values.get(path, 1)
+        if pool > 0 and resolution % pool:
+            problems.append(
+                f"{path} {pool} does not divide the resolution {resolution}: the {term} term "
+                "compares whole pool x pool blocks"
+            )
     if values.get("loss.feature_matching_weight", 0) > 0:
         matched = FEATURE_MATCHED.get(values.get("loss.feature_matching_discriminators"), ())
         problems.extend(

@@ -91,6 +91,29 @@ def amplitude_spectrum_distance(
     return jnp.mean(kept * jnp.square(amplitude(prediction) - amplitude(target)))
 
 
+def texture_energy(images: jax.Array, pool: int = 8) -> jax.Array:
+    """(N, H, W, C) -> (N, H / pool, W / pool, 2C): the root-mean-square difference between
+    horizontally, then vertically, neighbouring pixels of each channel, in pool x pool blocks.
+
+    How much texture each block holds and which way it runs (horizontal stripes vary down the
+    image, vertical ones across it, checks and dots both), blind to where a stripe lies within
+    the block. The photo does not show where a product's stripes fall on the shop image, so
+    the mean-square term draws a pattern as its colours' blend; this asks for the pattern's
+    texture at whatever phase. The last column's (row's) difference to nothing is 0.
+    """
+    images = images.astype(jnp.float32)
+    across = jnp.square(jnp.diff(images, axis=2, append=images[:, :, -1:]))
+    down = jnp.square(jnp.diff(images, axis=1, append=images[:, -1:]))
+    # + 1e-6: the square root has no gradient at 0, where a flat block sits.
+    return jnp.sqrt(block_means(jnp.concatenate([across, down], axis=-1), pool) + 1e-6)
+
+
+def texture_distance(prediction: jax.Array, target: jax.Array, pool: int = 8) -> jax.Array:
+    """Mean-square distance of the images' `texture_energy`: a striped product drawn with
+    stripes at another phase is near it, drawn as the stripes' blend is far."""
+    return jnp.mean(jnp.square(texture_energy(prediction, pool) - texture_energy(target, pool)))
+
+
 def silhouette(images: jax.Array, softness: float = 0.03) -> jax.Array:
     """(N, H, W, C) images in [-1, 1] on white -> (N, H, W) in [0, 1): how far each pixel is
     from background, by its strongest channel's distance d from white, as d / (d + softness).

@@ -222,8 +222,8 @@ def with_source(source: jax.Array, images: jax.Array) -> jax.Array:
 
 def warmup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The config of `loss.warmup_steps`' steps: the same run without the discriminators,
-    so their step trains the converter on the mse (spectrum, silhouette) terms alone and costs
-    about half as much."""
+    so their step trains the converter on the pixel terms (mse, spectrum, silhouette, texture)
+    alone and costs about half as much."""
     warmup = ml_collections.ConfigDict(config.to_dict())
     warmup.loss.real_fake_weight = 0.0
     warmup.loss.domain_weight = 0.0
@@ -240,6 +240,7 @@ def make_train_step(
     mse_pool = int(config.loss.mse_pool) if rf_weight > 0 or domain_weight > 0 else 1
     spectrum_weight = float(config.loss.spectrum_weight)
     silhouette_weight = float(config.loss.silhouette_weight)
+    texture_weight, texture_pool = float(config.loss.texture_weight), int(config.loss.texture_pool)
     matched = FEATURE_MATCHED[config.loss.feature_matching_discriminators]
     match_real_fake = rf_weight > 0 and "real_fake" in matched
     match_domain = domain_weight > 0 and "domain" in matched
@@ -321,6 +322,10 @@ def make_train_step(
                 terms["c_mse"] = mse_weight * losses.mse(image, target, mse_pool)
             if silhouette_weight > 0:
                 terms["c_silhouette"] = silhouette_weight * losses.silhouette_mse(image, target)
+            if texture_weight > 0:
+                terms["c_texture"] = texture_weight * losses.texture_distance(
+                    image, target, texture_pool
+                )
             if feature_matching_weight > 0:
                 distances = []
                 if match_real_fake:

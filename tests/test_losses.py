@@ -148,6 +148,25 @@ def test_amplitude_spectrum_distance_leaves_low_frequencies_to_the_mean_square_t
     assert float(distance(jnp.zeros_like(target), target, min_frequency=4)) > 0.1
 
 
+def test_texture_distance_tells_a_patterns_texture_and_direction_not_its_phase():
+    target = _stripes(0)  # Horizontal stripes: the image varies down, not across.
+    shifted, vertical = _stripes(1), jnp.swapaxes(target, 1, 2)
+    flat = jnp.full_like(target, float(target.mean()))
+    energy = np.asarray(losses.texture_energy(target, pool=8))
+    assert energy.shape == (1, 2, 2, 6)
+    assert energy[..., :3].max() < 0.01 and energy[..., 3:].min() > 0.5  # across, then down
+    distance = losses.texture_distance
+    assert float(distance(target, target)) == pytest.approx(0.0, abs=1e-6)
+    # The stripes at another phase are near, their blend far: the mean-square error ranks
+    # the two the other way round.
+    assert float(distance(shifted, target)) < 0.05 * float(distance(flat, target))
+    assert float(losses.mse(shifted, target)) > float(losses.mse(flat, target))
+    # Stripes the other way are as far as no stripes at all, or farther.
+    assert float(distance(vertical, target)) >= float(distance(flat, target))
+    # Finite at a flat image, where the square root alone has no derivative.
+    assert np.all(np.isfinite(np.asarray(jax.grad(distance)(flat, target))))
+
+
 def test_feature_matching_averages_each_layers_mean_absolute_difference():
     products = [jnp.zeros((2, 4, 4, 3)), jnp.zeros((2, 8))]
     generated = [jnp.full((2, 4, 4, 3), -2.0), jnp.full((2, 8), 4.0)]

@@ -274,10 +274,11 @@ def test_mse_pool_applies_with_the_discriminators_only(discriminators, pool):
     [
         ("spectrum", losses.amplitude_spectrum_distance),
         ("silhouette", losses.silhouette_mse),
+        ("texture", losses.texture_distance),
     ],
 )
 def test_a_pixel_term_alone_trains_the_converter_by_its_own_gradient(term, distance):
-    """The amplitude-spectrum or the silhouette term alone (no mse) trains the converter: its
+    """The amplitude-spectrum, silhouette or texture term alone (no mse) trains the converter: its
     loss is the weighted distance of the step's output, and the step moves the converter."""
     config = tiny_config(real_fake_weight=0.0, domain_weight=0.0, **{f"{term}_weight": 3.0})
     batch = random_batch()
