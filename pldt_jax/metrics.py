@@ -24,22 +24,16 @@ def gaussian_taps(sigma: float = SSIM_SIGMA, radius: int = SSIM_RADIUS) -> np.nd
 
 
 def gaussian_blur_valid(x: jax.Array) -> jax.Array:
-    """Separable Gaussian filter of (N, H, W, C) maps, 'valid' borders, per channel."""
-    taps = jnp.asarray(gaussian_taps())
-    channels = x.shape[-1]
-    kh = jnp.tile(taps[:, None, None, None], (1, 1, 1, channels))
-    kw = jnp.tile(taps[None, :, None, None], (1, 1, 1, channels))
-    dims = ("NHWC", "HWIO", "NHWC")
-    blur = lambda y, k: jax.lax.conv_general_dilated(  # noqa: E731
-        y,
-        k,
-        (1, 1),
-        "VALID",
-        dimension_numbers=dims,
-        feature_group_count=channels,
-        precision=jax.lax.Precision.HIGHEST,
-    )
-    return blur(blur(x, kh), kw)
+    """Separable Gaussian filter of (N, H, W, C) maps, 'valid' borders, per channel.
+
+    Weighted sums of shifted slices, first down then across: XLA's CPU runs them about five
+    times as fast as the same filter as a depthwise convolution, and validation during
+    training and the final evaluation spend most of their time here.
+    """
+    taps = [float(t) for t in gaussian_taps()]
+    height, width = x.shape[1] - len(taps) + 1, x.shape[2] - len(taps) + 1
+    x = sum(t * x[:, i : i + height] for i, t in enumerate(taps))
+    return sum(t * x[:, :, i : i + width] for i, t in enumerate(taps))
 
 
 @jax.jit
