@@ -49,6 +49,14 @@ from pldt_jax import sharding, train_step
 from pldt_jax.layers import resolve_implementation
 
 SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024)
+# The loss settings without the terms torch_twin.py does not implement (--twin-losses).
+TWIN_LACKS = {
+    "feature_matching_weight": 0.0,
+    "silhouette_weight": 0.0,
+    "spectrum_weight": 0.0,
+    "texture_weight": 0.0,
+    "mse_pool": 1,
+}
 IMAGE_KEYS = ("source", "target", "negative")
 
 
@@ -79,9 +87,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=int, choices=(64, 128))
     parser.add_argument("--optimizer", choices=("sgd", "adam"))
     parser.add_argument(
-        "--feature-matching-weight",
-        type=float,
-        help="loss.feature_matching_weight (0 times the step without it, as the twin has it)",
+        "--twin-losses",
+        action="store_true",
+        help="only the loss terms the PyTorch twin has: " + ", ".join(sorted(TWIN_LACKS)),
     )
     parser.add_argument("--steps", type=int, default=20, help="timed steps per case")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -96,10 +104,11 @@ def configured(args: argparse.Namespace) -> ml_collections.ConfigDict:
         (args.batch, config, "batch_size"),
         (args.resolution, config, "resolution"),
         (args.optimizer, config.optimizer, "name"),
-        (args.feature_matching_weight, config.loss, "feature_matching_weight"),
     ):
         if value is not None:
             section[key] = value
+    if args.twin_losses:
+        config.loss.update(TWIN_LACKS)
     return config
 
 

@@ -17,10 +17,10 @@ apart (it includes torch.compile's work), counts as one of --warmup. The FLOP co
 `torch.utils.flop_counter.FlopCounterMode` over one eager step (convolutions and matmuls only);
 --compare-xla puts the JAX step's counts beside it. --threads sets torch's CPU threads.
 
-    python benchmarks/torch_twin.py --config configs/synthetic.py --feature-matching-weight 0 \
+    python benchmarks/torch_twin.py --config configs/synthetic.py --twin-losses \
         --formats contiguous,channels_last
     python benchmarks/torch_twin.py --modes eager,compile --dtypes float32,bfloat16   # on a GPU
-    python benchmarks/torch_twin.py --config configs/synthetic.py --feature-matching-weight 0 \
+    python benchmarks/torch_twin.py --config configs/synthetic.py --twin-losses \
         --steps 1 --compare-xla
 """
 
@@ -35,6 +35,7 @@ import ml_collections
 import torch
 from step_benchmark import (
     IMAGE_KEYS,
+    TWIN_LACKS,
     add_common_arguments,
     batch_sizes,
     case_fields,
@@ -169,15 +170,10 @@ def check_loss_config(config: ml_collections.ConfigDict) -> None:
         and loss.converter_loss == "non_saturating"
     ):
         raise ValueError(f"the twin implements the default losses only, got {loss}")
-    missing = [
-        f"loss.{term}"
-        for term in ("feature_matching_weight", "silhouette_weight", "spectrum_weight")
-        if loss[term] > 0
-    ]
+    missing = [f"loss.{key}" for key, off in TWIN_LACKS.items() if loss[key] != off]
     if missing:
         raise ValueError(
-            f"the twin has no {', '.join(missing)} term; time both harnesses without it "
-            "(--feature-matching-weight 0 for the embedded default)"
+            f"the twin has no {', '.join(missing)}; time both harnesses with --twin-losses"
         )
 
 

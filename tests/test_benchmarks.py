@@ -116,25 +116,31 @@ def test_torch_twin_reports_every_field(load_benchmark, torch, tmp_path):
     assert report["flop_counts"]["4"]["flops"] > 0
 
 
-def test_both_harnesses_time_the_default_without_feature_matching_on_request(load_benchmark):
-    """The twin has no feature-matching term, so `--feature-matching-weight 0` is how both
-    harnesses time the embedded default's step alike."""
+def test_both_harnesses_time_the_default_with_the_twins_losses_on_request(load_benchmark):
+    """The twin has none of the embedded default's extra terms (feature matching, texture,
+    the pooled mean-square term), so `--twin-losses` is how both harnesses time its step
+    alike, and the twin accepts the result."""
     step_benchmark = load_benchmark("step_benchmark")
     parser = argparse.ArgumentParser()
     step_benchmark.add_common_arguments(parser)
     synthetic = ["--config", str(BENCHMARKS.parent / "configs" / "synthetic.py")]
-    default = step_benchmark.configured(parser.parse_args(synthetic))
-    assert default.loss.feature_matching_weight > 0
-    without = parser.parse_args([*synthetic, "--feature-matching-weight", "0"])
-    assert step_benchmark.configured(without).loss.feature_matching_weight == 0
+    default = step_benchmark.configured(parser.parse_args(synthetic)).loss
+    assert default.feature_matching_weight > 0 and default.texture_weight > 0
+    assert default.mse_pool > 1
+    twin = step_benchmark.configured(parser.parse_args([*synthetic, "--twin-losses"])).loss
+    assert {key: twin[key] for key in step_benchmark.TWIN_LACKS} == step_benchmark.TWIN_LACKS
+    assert twin.mse_weight == default.mse_weight  # The twin has the mean-square term.
 
 
-def test_torch_twin_refuses_terms_it_does_not_have(load_benchmark, torch):
+@pytest.mark.parametrize(
+    "key, value", [("feature_matching_weight", 50.0), ("texture_weight", 3000.0), ("mse_pool", 4)]
+)
+def test_torch_twin_refuses_terms_it_does_not_have(load_benchmark, torch, key, value):
     twin = load_benchmark("torch_twin")
     config = default_config()
     twin.check_loss_config(config)
-    config.loss.feature_matching_weight = 50.0
-    with pytest.raises(ValueError, match="feature_matching_weight"):
+    config.loss[key] = value
+    with pytest.raises(ValueError, match=key):
         twin.check_loss_config(config)
 
 
