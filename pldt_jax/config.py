@@ -251,14 +251,14 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         for path in positive
         if path in values and not values[path] > 0
     )
-    weights = [
-        "loss.real_fake_weight",
-        "loss.domain_weight",
+    # The converter's terms that train it without the discriminators (so in the warm-up).
+    pixel_terms = (
         "loss.mse_weight",
         "loss.spectrum_weight",
         "loss.silhouette_weight",
         "loss.texture_weight",
-    ]
+    )
+    weights = ["loss.real_fake_weight", "loss.domain_weight", *pixel_terms]
     problems.extend(
         f"{path} must be >= 0, got {values[path]}"
         for path in [
@@ -283,12 +283,6 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"batch_size {batch_size} is not divisible by the device count {device_count}: "
             "every device takes an equal part of the global batch"
         )
-    pixel_terms = (
-        "loss.mse_weight",
-        "loss.spectrum_weight",
-        "loss.silhouette_weight",
-        "loss.texture_weight",
-    )
     if values.get("loss.warmup_steps", 0) > 0 and not any(
         values.get(path, 0) > 0 for path in pixel_terms
     ):
