@@ -79,6 +79,7 @@ ARCHITECTURE_KEYS = (
     "resolution",
     "model.converter",
     "model.width",
+    "model.discriminator_width",
     "model.code_dim",
     "optimizer.name",
 )

@@ -63,6 +63,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict()
     config.model.converter = "dcgan"  # 'dcgan' (PLDT Table 1) or 'resnet' (follow-up paper).
     config.model.width = 1.0  # Multiplies every filter count; 1.0 = Table 1.
+    # The discriminators' own multiplier, 0 = model.width (the paper's networks share Table 1's
+    # widths). Narrower discriminators make an adversarial step cheaper on a CPU.
+    config.model.discriminator_width = 0.0
     config.model.code_dim = 64
     config.model.dtype = "float32"  # Compute dtype; 'bfloat16' for mixed precision.
     # How strided (transposed) convolutions are computed: 'auto', 'native', 'subpixel' (layers.py).
@@ -270,6 +273,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             "dataset.max_shift",
             "loss.warmup_steps",
             "loss.spectrum_min_frequency",
+            "model.discriminator_width",
         ]
         if path in values and not values[path] >= 0
     )

@@ -172,6 +172,10 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
     else:
         raise ValueError(f"unknown converter {model.converter!r}; expected one of {CONVERTERS}")
     discriminator = partial(
-        Discriminator, config.resolution, model.width, dtype, model.strided_conv
+        Discriminator,
+        config.resolution,
+        model.discriminator_width or model.width,
+        dtype,
+        model.strided_conv,
     )
     return converter, discriminator(), discriminator()

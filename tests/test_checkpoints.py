@@ -58,6 +58,13 @@ def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
             checkpoints.CheckpointError, match="resolution: checkpoint 64, config 128"
         ):
             checkpoints.restore(manager, states, other)
+        narrower = default_config()
+        narrower.model.width = 1 / 32
+        narrower.model.discriminator_width = 1 / 64
+        with pytest.raises(
+            checkpoints.CheckpointError, match="model.discriminator_width: checkpoint 0.0"
+        ):
+            checkpoints.restore(manager, states, narrower)
         assert checkpoints.restore(manager, states, config)[0] == 1
 
 

@@ -57,6 +57,7 @@ def test_every_config_file_validates(path):
         ("model.strided_conv", "bilinear"),
         ("dataset.on_device", "maybe"),
         ("model.width", 0.0),
+        ("model.discriminator_width", -0.125),
         ("model.code_dim", 0),
         ("loss.converter_loss", "wasserstein"),
         ("loss.candidates", "every"),

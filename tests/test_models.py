@@ -83,7 +83,11 @@ def test_create_models_from_config():
     config = config_lib.default_config()
     config.model.width = 0.125
     converter, real_fake, domain = models.create_models(config)
-    assert converter.width == 0.125 and real_fake.resolution == 64
+    assert converter.width == real_fake.width == domain.width == 0.125
+    assert real_fake.resolution == 64
+    config.model.discriminator_width = 0.0625
+    converter, real_fake, domain = models.create_models(config)
+    assert converter.width == 0.125 and real_fake.width == domain.width == 0.0625
     config.model.converter = "unknown"
     with pytest.raises(ValueError, match="converter"):
         models.create_models(config)
