@@ -56,6 +56,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from pldt_jax.models import discriminator_width
+
 ASSOCIATED, IRRELEVANT, GENERATED = 0, 1, 2
 LEAK = 0.2
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
@@ -140,10 +142,11 @@ def init_weights(module: nn.Module) -> None:
 def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module, nn.Module]:
     """(converter, real/fake discriminator, domain discriminator), initialised."""
     filters = stage_filters(config.resolution, config.model.width)
+    judged = stage_filters(config.resolution, discriminator_width(config.model))
     models = (
         Converter(filters, config.model.code_dim),
-        Discriminator(3, filters),
-        Discriminator(6, filters),
+        Discriminator(3, judged),
+        Discriminator(6, judged),
     )
     for model in models:
         model.apply(init_weights)

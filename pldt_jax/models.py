@@ -154,6 +154,12 @@ class Discriminator(nn.Module):
         return x.reshape(x.shape[0]).astype(jnp.float32)
 
 
+def discriminator_width(model: ml_collections.ConfigDict) -> float:
+    """The discriminators' filter multiplier: `model.discriminator_width`, or 0 for the
+    converter's `model.width` (the paper's networks share Table 1's widths)."""
+    return model.discriminator_width or model.width
+
+
 def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module, nn.Module]:
     """(converter, real/fake discriminator, domain discriminator) from the config."""
     model = config.model
@@ -174,7 +180,7 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
     discriminator = partial(
         Discriminator,
         config.resolution,
-        model.discriminator_width or model.width,
+        discriminator_width(model),
         dtype,
         model.strided_conv,
     )

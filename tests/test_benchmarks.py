@@ -132,6 +132,16 @@ def test_both_harnesses_time_the_default_with_the_twins_losses_on_request(load_b
     assert twin.mse_weight == default.mse_weight  # The twin has the mean-square term.
 
 
+def test_torch_twin_builds_the_discriminators_at_their_own_width(load_benchmark, torch):
+    twin = load_benchmark("torch_twin")
+    config = default_config()
+    config.model.width = 1 / 8
+    config.model.discriminator_width = 1 / 16
+    converter, real_fake, domain = twin.create_models(config)
+    assert converter.encoder[0].out_channels == 16
+    assert real_fake.net[0].out_channels == domain.net[0].out_channels == 8
+
+
 @pytest.mark.parametrize(
     "key, value", [("feature_matching_weight", 50.0), ("texture_weight", 3000.0), ("mse_pool", 4)]
 )
