@@ -15,6 +15,7 @@ import orbax.checkpoint as ocp
 
 from pldt_jax import errors
 from pldt_jax.config import default_config
+from pldt_jax.models import discriminator_width
 from pldt_jax.train_step import States, TrainState, create_states
 
 NETWORKS = ("converter", "real_fake", "domain")
@@ -86,9 +87,14 @@ ARCHITECTURE_KEYS = (
 # Settings that decide the states' shapes only by being on (> 0) or off: the optimiser keeps
 # another state with weight decay than without.
 SWITCH_KEYS = ("optimizer.weight_decay",)
+# Settings whose 0 stands for another's value: compared as resolved, so that 0 and the value
+# it stands for are the same model.
+RESOLVED = {"model.discriminator_width": lambda config: discriminator_width(config.model)}
 
 
 def _setting(config: ml_collections.ConfigDict, key: str) -> Any:
+    if key in RESOLVED:
+        return RESOLVED[key](config)
     for part in key.split("."):
         config = config[part]
     return config

@@ -62,10 +62,15 @@ def test_resuming_with_another_architecture_is_a_clear_error(tmp_path):
         narrower.model.width = 1 / 32
         narrower.model.discriminator_width = 1 / 64
         with pytest.raises(
-            checkpoints.CheckpointError, match="model.discriminator_width: checkpoint 0.0"
+            checkpoints.CheckpointError, match="model.discriminator_width: checkpoint 0.03125"
         ):
             checkpoints.restore(manager, states, narrower)
         assert checkpoints.restore(manager, states, config)[0] == 1
+        # 0 stands for model.width: the same discriminators as the width spelled out.
+        spelled_out = default_config()
+        spelled_out.model.width = 1 / 32
+        spelled_out.model.discriminator_width = 1 / 32
+        assert checkpoints.restore(manager, states, spelled_out)[0] == 1
 
 
 def test_resuming_with_weight_decay_switched_on_or_off_is_a_clear_error(tmp_path):
