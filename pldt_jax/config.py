@@ -68,8 +68,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.discriminator_width = 0.0
     config.model.code_dim = 64
     config.model.dtype = "float32"  # Compute dtype; 'bfloat16' for mixed precision.
-    # How strided (transposed) and resize convolutions are computed: 'auto', 'native',
-    # 'subpixel' (layers.py).
+    # How strided (transposed) convolutions are computed: 'auto', 'native', 'subpixel' (layers.py).
     config.model.strided_conv = "auto"
     # Decoder upsampling: 'transposed' (Table 1's 5x5 stride-2 transposed convolutions) or
     # 'resize' (nearest-neighbour x2 + 3x3 convolution: no checkerboard; not the paper's).

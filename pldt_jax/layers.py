@@ -12,8 +12,6 @@ interchangeable) in sub-pixel form, where every convolution has stride 1:
 - `UpConv`: one stride-1 convolution to stride**2 times the output channels, then depth-to-space
   (4-30x faster forward+backward on the CPU);
 - `DownConv`: space-to-depth, then one stride-1 convolution over stride**2 times the channels.
-`ResizeUpConv` (nearest-neighbour upsampling, then a convolution) has the same kind of form:
-one convolution at the input's resolution to factor**2 times the channels, then depth-to-space.
 (Inserting zeros by hand before a stride-1 convolution was measured too and is slower still than
 the native transposed convolution's backward pass, so it is not offered.)
 """
@@ -254,63 +252,6 @@ class DownConv(_StridedConv):
         return y if bias is None else y + bias
 
 
-def _resize_taps(k: int, s: int) -> tuple[np.ndarray, int, int]:
-    """Which input offset each tap of a 'SAME' size-k kernel reads at each output phase of an
-    s-times nearest-neighbour upsampled signal, along one dimension.
-
-    Output d = s*i + a at tap t reads upsampled d + t - (k - 1) // 2, i.e. input
-    i + (a + t - (k - 1) // 2) // s. Returns P (s, hi - lo + 1, k) with P[a, o - lo, t] = 1
-    where phase a's tap t reads offset o, and the offsets' range lo, hi.
-    """
-    phase, tap = np.meshgrid(np.arange(s), np.arange(k), indexing="ij")
-    offsets = (phase + tap - (k - 1) // 2) // s
-    lo, hi = int(offsets.min()), int(offsets.max())
-    taps = np.zeros((s, hi - lo + 1, k), np.float32)
-    taps[phase, offsets - lo, tap] = 1.0
-    return taps, lo, hi
-
-
-def resize_conv_subpixel(
-    x: Array, kernel: Array, factor: int, precision: lax.PrecisionLike = None
-) -> Array:
-    """A 'SAME' stride-1 convolution of x upsampled `factor` times by nearest neighbour, as one
-    stride-1 convolution at x's resolution to factor**2 times the channels + depth-to-space.
-
-    The same function as upsampling first: each output phase sums the kernel's taps that read
-    the same input pixel, so the kernel is regrouped by two constant 0/1 maps (an einsum, whose
-    gradient is as cheap), and the upsampled activations are never built.
-    """
-    (kh, kw, _, cout), s = kernel.shape, factor
-    taps_h, lo_h, hi_h = _resize_taps(kh, s)
-    taps_w, lo_w, hi_w = _resize_taps(kw, s)
-    sub = jnp.einsum("aot,bpu,tuic->opiabc", taps_h, taps_w, kernel, precision=precision)
-    sub = sub.reshape(*sub.shape[:3], s * s * cout)
-    y = lax.conv_general_dilated(
-        x,
-        sub.astype(kernel.dtype),
-        (1, 1),
-        [(-lo_h, hi_h), (-lo_w, hi_w)],
-        dimension_numbers=_DIMENSION_NUMBERS,
-        precision=precision,
-    )
-    n, h, w, _ = x.shape
-    y = y.reshape(n, h, w, s, s, cout).transpose(0, 1, 3, 2, 4, 5)
-    return y.reshape(n, h * s, w * s, cout)
-
-
-class _ResizeConvSubpixel(_StridedConv):
-    """`resize_conv_subpixel` with `nn.Conv`'s parameters (named 'Conv' in `ResizeUpConv`)."""
-
-    kernel_size: Sequence[int] = (3, 3)
-    factor: int = 2
-
-    @nn.compact
-    def __call__(self, inputs: Array) -> Array:
-        inputs, kernel, bias = self._parameters(inputs)
-        y = resize_conv_subpixel(inputs, kernel, self.factor, self.precision)
-        return y if bias is None else y + bias
-
-
 class ResizeUpConv(nn.Module):
     """Nearest-neighbour upsampling by `factor`, then a stride-1 'SAME' convolution.
 
@@ -318,9 +259,6 @@ class ResizeUpConv(nn.Module):
     checkerboard artifacts", Distill 2016) give: a 5x5 stride-2 transposed convolution
     feeds the output pixels of its four phases from 9, 6, 6 and 4 input pixels, an uneven
     overlap that draws a checkerboard; here every output pixel sees the same number of taps.
-    'subpixel' computes it at the input's resolution (`resize_conv_subpixel`), which XLA's
-    CPU backend runs faster than a convolution over the upsampled image; the parameters are
-    `nn.Conv`'s under 'Conv' either way, so checkpoints are interchangeable.
     """
 
     features: int
@@ -329,20 +267,9 @@ class ResizeUpConv(nn.Module):
     use_bias: bool = True
     dtype: jnp.dtype | None = None
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    implementation: str = "auto"
 
     @nn.compact
     def __call__(self, inputs: Array) -> Array:
-        if resolve_implementation(self.implementation) == "subpixel":
-            return _ResizeConvSubpixel(
-                self.features,
-                tuple(self.kernel_size),
-                use_bias=self.use_bias,
-                dtype=self.dtype,
-                kernel_init=self.kernel_init,
-                factor=self.factor,
-                name="Conv",
-            )(inputs)
         x = jnp.repeat(jnp.repeat(inputs, self.factor, axis=1), self.factor, axis=2)
         return nn.Conv(
             self.features,
