@@ -55,6 +55,7 @@ TWIN_LACKS = {
     "silhouette_weight": 0.0,
     "spectrum_weight": 0.0,
     "texture_weight": 0.0,
+    "cross_texture_weight": 0.0,
     "mse_pool": 1,
 }
 IMAGE_KEYS = ("source", "target", "negative")

@@ -99,6 +99,13 @@ def default_config() -> ml_collections.ConfigDict:
     # not the paper's.
     config.loss.texture_weight = 0.0
     config.loss.texture_pool = 8
+    # > 0 adds the mean-square distance of the images' cross energy (losses.cross_energy: how
+    # much each cross_texture_pool x cross_texture_pool block varies across and down
+    # together, at each of cross_texture_lags), which asks for checks where the texture term
+    # is as content with a plaid of thin lines; not the paper's.
+    config.loss.cross_texture_weight = 0.0
+    config.loss.cross_texture_pool = 16
+    config.loss.cross_texture_lags = (2, 4, 8)
     # > 0 adds pix2pixHD's feature-matching term: the mean absolute difference of a
     # discriminator's normalised features on each sample's generated image and on its
     # product, a distance the discriminator learns (losses.feature_matching); not the paper's.
@@ -108,8 +115,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.feature_matching_discriminators = "real_fake"
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
     # Steps at the start that train the converter on the pixel terms (mse, spectrum,
-    # silhouette, texture) alone, the discriminators left out (a warm start, as SRGAN starts
-    # from its MSE-trained generator); not the paper's, which trains all three from step 1 (0).
+    # silhouette, texture, cross texture) alone, the discriminators left out (a warm start,
+    # as SRGAN starts from its MSE-trained generator); not the paper's, which trains all
+    # three from step 1 (0).
     config.loss.warmup_steps = 0
     # What the discriminators judge each step: 'sampled' = Algorithm 1, one candidate per
     # sample (its product, an irrelevant one or the generated image, drawn at random);
@@ -248,6 +256,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "num_eval_examples",
         "loss.mse_pool",
         "loss.texture_pool",
+        "loss.cross_texture_pool",
     ]
     problems.extend(
         f"{path} must be > 0, got {values[path]}"
@@ -260,6 +269,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "loss.spectrum_weight",
         "loss.silhouette_weight",
         "loss.texture_weight",
+        "loss.cross_texture_weight",
     )
     weights = ["loss.real_fake_weight", "loss.domain_weight", *pixel_terms]
     problems.extend(
@@ -291,17 +301,30 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         values.get(path, 0) > 0 for path in pixel_terms
     ):
         problems.append(
-            "loss.warmup_steps trains the converter on the mse, spectrum, silhouette and texture "
-            f"terms alone, which {' = '.join(pixel_terms)} = 0 leave empty"
+            "loss.warmup_steps trains the converter on the mse, spectrum, silhouette, texture and "
+            f"cross texture terms alone, which {' = '.join(pixel_terms)} = 0 leave empty"
         )
     resolution = values.get("resolution", 64)
-    for path, term in [("loss.mse_pool", "mean-square"), ("loss.texture_pool", "texture")]:
+    pools = [
+        ("loss.mse_pool", "mean-square"),
+        ("loss.texture_pool", "texture"),
+        ("loss.cross_texture_pool", "cross texture"),
+    ]
+    for path, term in pools:
         pool = values.get(path, 1)
         if pool > 0 and resolution % pool:
             problems.append(
                 f"{path} {pool} does not divide the resolution {resolution}: the {term} term "
                 "compares whole pool x pool blocks"
             )
+    lags = values.get("loss.cross_texture_lags", ())
+    if values.get("loss.cross_texture_weight", 0) > 0 and not (
+        lags and all(isinstance(lag, int) and 0 < lag < resolution for lag in lags)
+    ):
+        problems.append(
+            f"loss.cross_texture_lags must be whole numbers of pixels from 1 to {resolution - 1}, "
+            f"got {lags!r}"
+        )
     if values.get("loss.feature_matching_weight", 0) > 0:
         matched = FEATURE_MATCHED.get(values.get("loss.feature_matching_discriminators"), ())
         problems.extend(

@@ -114,6 +114,44 @@ def texture_distance(prediction: jax.Array, target: jax.Array, pool: int = 8) ->
     return jnp.mean(jnp.square(texture_energy(prediction, pool) - texture_energy(target, pool)))
 
 
+def cross_energy(images: jax.Array, lags: Sequence[int], pool: int = 8) -> jax.Array:
+    """(N, H, W, C) -> (N, H / pool, W / pool, len(lags) C): per channel and lag k, the
+    root-mean-square mixed difference x[i+k, j+k] - x[i+k, j] - x[i, j+k] + x[i, j] in
+    pool x pool blocks.
+
+    The texture that varies across and down together: a check, a dot, a corner of the
+    silhouette. Stripes, and any plaid (a horizontal pattern plus a vertical one), have
+    none, however much `texture_energy` they hold, so this tells checks from the plaid of
+    thin lines that matches their texture energy. Over several lags it tells the squares'
+    size (at a lag of the square's side every pixel differs, at twice it none), and like
+    `texture_energy` it is blind to where within a block the squares lie. Past the last
+    row (column) the image repeats it.
+    """
+    images = images.astype(jnp.float32)
+    height, width = images.shape[1:3]
+    reach = max(lags)
+    padded = jnp.pad(images, ((0, 0), (0, reach), (0, reach), (0, 0)), mode="edge")
+    mixed = [
+        padded[:, lag : lag + height, lag : lag + width]
+        - padded[:, lag : lag + height, :width]
+        - padded[:, :height, lag : lag + width]
+        + images
+        for lag in lags
+    ]
+    # + 1e-6: the square root has no gradient at 0, where a flat block sits.
+    return jnp.sqrt(block_means(jnp.square(jnp.concatenate(mixed, axis=-1)), pool) + 1e-6)
+
+
+def cross_distance(
+    prediction: jax.Array, target: jax.Array, lags: Sequence[int], pool: int = 8
+) -> jax.Array:
+    """Mean-square distance of the images' `cross_energy`: checks drawn at another phase are
+    near the product's, a plaid or the squares' blend is as far as a plain top."""
+    return jnp.mean(
+        jnp.square(cross_energy(prediction, lags, pool) - cross_energy(target, lags, pool))
+    )
+
+
 def silhouette(images: jax.Array, softness: float = 0.03) -> jax.Array:
     """(N, H, W, C) images in [-1, 1] on white -> (N, H, W) in [0, 1): how far each pixel is
     from background, by its strongest channel's distance d from white, as d / (d + softness).

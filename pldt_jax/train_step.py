@@ -222,8 +222,8 @@ def with_source(source: jax.Array, images: jax.Array) -> jax.Array:
 
 def warmup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The config of `loss.warmup_steps`' steps: the same run without the discriminators,
-    so their step trains the converter on the pixel terms (mse, spectrum, silhouette, texture)
-    alone and costs about half as much."""
+    so their step trains the converter on the pixel terms (mse, spectrum, silhouette, texture,
+    cross texture) alone and costs about half as much."""
     warmup = ml_collections.ConfigDict(config.to_dict())
     warmup.loss.real_fake_weight = 0.0
     warmup.loss.domain_weight = 0.0
@@ -241,6 +241,9 @@ def make_train_step(
     spectrum_weight = float(config.loss.spectrum_weight)
     silhouette_weight = float(config.loss.silhouette_weight)
     texture_weight, texture_pool = float(config.loss.texture_weight), int(config.loss.texture_pool)
+    cross_weight = float(config.loss.cross_texture_weight)
+    cross_pool = int(config.loss.cross_texture_pool)
+    cross_lags = tuple(int(lag) for lag in config.loss.cross_texture_lags)
     matched = FEATURE_MATCHED[config.loss.feature_matching_discriminators]
     match_real_fake = rf_weight > 0 and "real_fake" in matched
     match_domain = domain_weight > 0 and "domain" in matched
@@ -325,6 +328,10 @@ def make_train_step(
             if texture_weight > 0:
                 terms["c_texture"] = texture_weight * losses.texture_distance(
                     image, target, texture_pool
+                )
+            if cross_weight > 0:
+                terms["c_cross_texture"] = cross_weight * losses.cross_distance(
+                    image, target, cross_lags, cross_pool
                 )
             if feature_matching_weight > 0:
                 distances = []

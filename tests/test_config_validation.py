@@ -67,6 +67,8 @@ def test_every_config_file_validates(path):
         ("loss.silhouette_weight", -1.0),
         ("loss.texture_weight", -1.0),
         ("loss.texture_pool", 0),
+        ("loss.cross_texture_weight", -1.0),
+        ("loss.cross_texture_pool", 0),
         ("loss.feature_matching_weight", -1.0),
         ("loss.mse_pool", 0),
         ("optimizer.name", "rmsprop"),
@@ -93,11 +95,21 @@ def test_a_bad_value_names_its_key(path, value):
     assert path in problem and repr(value).strip("'") in problem
 
 
-@pytest.mark.parametrize("path", ["loss.mse_pool", "loss.texture_pool"])
+@pytest.mark.parametrize("path", ["loss.mse_pool", "loss.texture_pool", "loss.cross_texture_pool"])
 def test_a_pool_must_divide_the_resolution(path):
     (problem,) = problems(with_value(path, 3))
     assert f"{path} 3 does not divide the resolution 64" in problem
     config_lib.validate(with_value(path, 8), device_count=1)
+
+
+@pytest.mark.parametrize("lags", [(), (0, 4), (64,), (2.5,)])
+def test_cross_texture_lags_must_be_pixels_within_the_image(lags):
+    config = with_value("loss.cross_texture_weight", 1.0)
+    config.loss.cross_texture_lags = lags
+    (problem,) = problems(config)
+    assert "loss.cross_texture_lags" in problem and repr(lags) in problem
+    config.loss.cross_texture_lags = (1, 63)
+    config_lib.validate(config, device_count=1)
 
 
 def test_num_epochs_must_be_positive_even_with_total_steps():
@@ -155,7 +167,7 @@ def test_warmup_needs_a_pixel_term_to_train_on():
     config.loss.warmup_steps = 10
     (problem,) = problems(config)
     assert "warmup_steps" in problem and "mse_weight" in problem
-    for term in ("spectrum_weight", "silhouette_weight", "texture_weight"):
+    for term in ("spectrum_weight", "silhouette_weight", "texture_weight", "cross_texture_weight"):
         alone = config_lib.default_config()
         alone.loss.warmup_steps, alone.loss[term] = 10, 1.0
         config_lib.validate(alone, device_count=1)

@@ -167,6 +167,45 @@ def test_texture_distance_tells_a_patterns_texture_and_direction_not_its_phase()
     assert np.all(np.isfinite(np.asarray(jax.grad(distance)(flat, target))))
 
 
+def _checks(phase: int, side: int = 4) -> jax.Array:
+    """A batch of one 32x32 RGB checkerboard of `side`-pixel squares, moved by `phase`."""
+    y, x = np.mgrid[0:32, 0:32]
+    squares = ((x + phase) // side + (y + 2 * phase) // side) % 2 == 0
+    image = np.where(squares[..., None], np.array([0.8, 0.6, -0.6]), -0.5)
+    return jnp.asarray(image[None], jnp.float32)
+
+
+def test_cross_distance_tells_checks_from_a_plaid_not_their_phase():
+    target = _checks(0)
+    lines = np.arange(32) % 4 == 0
+    # A plaid of thin lines: a horizontal pattern plus a vertical one, in the checks' colours.
+    plaid = jnp.asarray(
+        np.broadcast_to(0.7 * lines[:, None, None] + 0.7 * lines[None, :, None] - 0.4, (32, 32, 3))
+    )[None]
+    flat = jnp.full_like(target, float(target.mean()))
+    lags = (2, 4)
+    energy = np.asarray(losses.cross_energy(target, lags, pool=16))
+    assert energy.shape == (1, 2, 2, 6)
+    # No plaid, stripe or flat image varies across and down together.
+    for separable in (plaid, _stripes(0), flat):
+        assert float(jnp.max(losses.cross_energy(separable, lags, pool=16))) < 0.01
+    distance = losses.cross_distance
+    assert float(distance(target, target, lags, 16)) == pytest.approx(0.0, abs=1e-6)
+    # The checks moved are near, the plaid as far as their blend.
+    shifted = _checks(1)
+    assert float(distance(shifted, target, lags, 16)) < 0.1 * float(
+        distance(plaid, target, lags, 16)
+    )
+    assert float(distance(plaid, target, lags, 16)) == pytest.approx(
+        float(distance(flat, target, lags, 16)), rel=0.01
+    )
+    # Checks of another size are far.
+    assert float(distance(_checks(0, side=2), target, lags, 16)) > 0.3 * float(
+        distance(flat, target, lags, 16)
+    )
+    assert np.all(np.isfinite(np.asarray(jax.grad(distance)(flat, target, lags, 16))))
+
+
 def test_feature_matching_averages_each_layers_mean_absolute_difference():
     products = [jnp.zeros((2, 4, 4, 3)), jnp.zeros((2, 8))]
     generated = [jnp.full((2, 4, 4, 3), -2.0), jnp.full((2, 8), 4.0)]
