@@ -39,8 +39,9 @@ from pldt_jax import augment, checkpoints, prepare, report_runs
 from pldt_jax.attribute_classifier import NUM_CLASSES
 from pldt_jax.images import to_float
 from pldt_jax.models import Encoder, stage_filters
+from pldt_jax.optimizers import create_optimizer
 from pldt_jax.split_arrays import SplitArrays
-from pldt_jax.train_step import TrainState, create_optimizer
+from pldt_jax.train_step import TrainState
 
 TRAIN_SUBSET = 1000  # training photos scored beside the test split, to show the gap
 

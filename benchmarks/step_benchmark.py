@@ -52,10 +52,7 @@ SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024)
 # The loss settings without the terms torch_twin.py does not implement (--twin-losses).
 TWIN_LACKS = {
     "feature_matching_weight": 0.0,
-    "silhouette_weight": 0.0,
-    "spectrum_weight": 0.0,
-    "texture_weight": 0.0,
-    "cross_texture_weight": 0.0,
+    **{f"{name}_weight": 0.0 for name in config_lib.PIXEL_TERMS if name != "mse"},
     "mse_pool": 1,
 }
 IMAGE_KEYS = ("source", "target", "negative")

@@ -30,6 +30,10 @@ FEATURE_MATCHED = {
     "domain": ("domain",),
     "both": ("real_fake", "domain"),
 }
+# The converter's pixel terms, in the order they are summed: each compares its output with the
+# product alone, no discriminator involved (so they also make the warm-up); `loss.<name>_weight`
+# > 0 adds `losses.pixel_terms`' distance of that name.
+PIXEL_TERMS = ("mse", "silhouette", "texture", "cross_texture", "spectrum")
 OPTIMIZERS = ("sgd", "adam")  # optimizer.name
 EVAL_METHODS = ("converter", "retrieval")  # eval_method
 
@@ -114,10 +118,9 @@ def default_config() -> ml_collections.ConfigDict:
     # (photo, product) against (photo, generated image)) or 'both' (the two terms averaged).
     config.loss.feature_matching_discriminators = "real_fake"
     config.loss.converter_loss = "non_saturating"  # or 'paper' (Eq. 6 as printed).
-    # Steps at the start that train the converter on the pixel terms (mse, spectrum,
-    # silhouette, texture, cross texture) alone, the discriminators left out (a warm start,
-    # as SRGAN starts from its MSE-trained generator); not the paper's, which trains all
-    # three from step 1 (0).
+    # Steps at the start that train the converter on the pixel terms (PIXEL_TERMS) alone,
+    # the discriminators left out (a warm start, as SRGAN starts from its MSE-trained
+    # generator); not the paper's, which trains all three from step 1 (0).
     config.loss.warmup_steps = 0
     # What the discriminators judge each step: 'sampled' = Algorithm 1, one candidate per
     # sample (its product, an irrelevant one or the generated image, drawn at random);
@@ -263,14 +266,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         for path in positive
         if path in values and not values[path] > 0
     )
-    # The converter's terms that train it without the discriminators (so in the warm-up).
-    pixel_terms = (
-        "loss.mse_weight",
-        "loss.spectrum_weight",
-        "loss.silhouette_weight",
-        "loss.texture_weight",
-        "loss.cross_texture_weight",
-    )
+    pixel_terms = [f"loss.{name}_weight" for name in PIXEL_TERMS]
     weights = ["loss.real_fake_weight", "loss.domain_weight", *pixel_terms]
     problems.extend(
         f"{path} must be >= 0, got {values[path]}"
@@ -301,8 +297,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         values.get(path, 0) > 0 for path in pixel_terms
     ):
         problems.append(
-            "loss.warmup_steps trains the converter on the mse, spectrum, silhouette, texture and "
-            f"cross texture terms alone, which {' = '.join(pixel_terms)} = 0 leave empty"
+            f"loss.warmup_steps trains the converter on the pixel terms ({', '.join(PIXEL_TERMS)}) "
+            f"alone, which {' = '.join(pixel_terms)} = 0 leave empty"
         )
     resolution = values.get("resolution", 64)
     pools = [

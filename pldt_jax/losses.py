@@ -1,13 +1,16 @@
 """Losses of PLDT section 4, all on logits so that they stay finite for confident discriminators."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
-from pldt_jax.config import CONVERTER_LOSSES
+from pldt_jax.config import CONVERTER_LOSSES, PIXEL_TERMS
+
+Distance = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 def bce_with_logits(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -186,3 +189,27 @@ def feature_matching(
         for real, fake in zip(product_features, generated_features, strict=True)
     ]
     return sum(distances) / len(distances)
+
+
+def pixel_terms(
+    loss: ml_collections.ConfigDict, adversarial: bool
+) -> dict[str, tuple[float, Distance]]:
+    """The pixel terms (`config.PIXEL_TERMS`) that `loss` weighs above 0, in that order, each
+    as (weight, distance of the generated images from their products) with its settings.
+
+    `adversarial`: the discriminators train beside them, so the mean-square term compares
+    `loss.mse_pool` block means; without them (C+MSE, the warm-up) it compares pixels.
+    """
+    mse_pool = int(loss.mse_pool) if adversarial else 1
+    lags = tuple(int(lag) for lag in loss.cross_texture_lags)
+    distances: dict[str, Distance] = {
+        "mse": lambda x, y: mse(x, y, mse_pool),
+        "silhouette": silhouette_mse,
+        "texture": lambda x, y: texture_distance(x, y, int(loss.texture_pool)),
+        "cross_texture": lambda x, y: cross_distance(x, y, lags, int(loss.cross_texture_pool)),
+        "spectrum": lambda x, y: amplitude_spectrum_distance(
+            x, y, int(loss.spectrum_min_frequency)
+        ),
+    }
+    weights = {name: float(loss[f"{name}_weight"]) for name in PIXEL_TERMS}
+    return {name: (weights[name], distances[name]) for name in PIXEL_TERMS if weights[name] > 0}

@@ -29,6 +29,7 @@ from pldt_jax import (
     inference,
     input_pipeline,
     logs,
+    optimizers,
     prepare,
     sharding,
     split_arrays,
@@ -184,7 +185,7 @@ def train_locked(config: ml_collections.ConfigDict, workdir: str) -> str:
     train_split, sample_split = splits["train"], splits[config.dataset.sample_split]
     samples = next(iter(input_pipeline.eval_batches(sample_split, config.num_sample_images)))
     batches = input_pipeline.create_train_iterator(config, train_split)
-    num_steps = train_step.total_steps(config, batches.steps_per_epoch)
+    num_steps = optimizers.total_steps(config, batches.steps_per_epoch)
 
     mesh = sharding.create_mesh()
     on_device = input_pipeline.keep_on_device(config.dataset.on_device, train_split)
@@ -321,7 +322,7 @@ def train_locked(config: ml_collections.ConfigDict, workdir: str) -> str:
                 # longer than a step (the step is dispatched asynchronously).
                 values["input_ms_per_step"] = 1e3 * input_seconds / window_steps
                 values["learning_rate"] = float(
-                    train_step.learning_rate_schedule(config, num_steps)(step)
+                    optimizers.learning_rate_schedule(config, num_steps)(step)
                 )
                 values["skipped_steps"] = int(skipped)
                 log.scalars(step, values)

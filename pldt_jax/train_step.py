@@ -24,9 +24,10 @@ from flax.training import train_state
 from jax.sharding import Mesh
 
 from pldt_jax import augment, losses, sharding
-from pldt_jax.config import CANDIDATE_SCHEMES, FEATURE_MATCHED, OPTIMIZERS
+from pldt_jax.config import CANDIDATE_SCHEMES, FEATURE_MATCHED
 from pldt_jax.images import to_float
 from pldt_jax.models import create_models
+from pldt_jax.optimizers import create_optimizer
 
 # What each sample's candidate I is in Algorithm 1.
 ASSOCIATED, IRRELEVANT, GENERATED = 0, 1, 2
@@ -44,48 +45,6 @@ class States:
     converter: TrainState
     real_fake: TrainState
     domain: TrainState
-
-
-def total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
-    """`config.total_steps` when set, else the epoch schedule."""
-    if config.total_steps > 0:
-        return config.total_steps
-    return config.num_epochs * steps_per_epoch
-
-
-def learning_rate_schedule(config: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
-    """Constant rate, multiplied by decay_factor after decay_epochs of num_epochs (25 of 30).
-
-    When total_steps overrides the epochs, the decay keeps its place in proportion.
-    """
-    opt = config.optimizer
-    decay_step = round(num_steps * opt.decay_epochs / config.num_epochs)
-    return optax.piecewise_constant_schedule(opt.learning_rate, {decay_step: opt.decay_factor})
-
-
-def kernels(params: Any) -> Any:
-    """True at the convolution and dense kernels of `params`, False at biases and batch norm."""
-    return jax.tree_util.tree_map_with_path(lambda path, _: path[-1].key == "kernel", params)
-
-
-def create_optimizer(
-    config: ml_collections.ConfigDict, num_steps: int
-) -> optax.GradientTransformation:
-    """The config's optimiser; with `weight_decay` > 0 it also decays the kernels (`kernels`).
-
-    Without decay it is plain `optax.sgd` or `optax.adam`, whose state earlier checkpoints hold.
-    """
-    opt = config.optimizer
-    schedule = learning_rate_schedule(config, num_steps)
-    decay = float(opt.weight_decay)
-    if opt.name == "sgd":
-        sgd = optax.sgd(schedule, momentum=opt.momentum)
-        return optax.chain(optax.add_decayed_weights(decay, kernels), sgd) if decay else sgd
-    if opt.name == "adam":
-        if decay:
-            return optax.adamw(schedule, b1=opt.momentum, weight_decay=decay, mask=kernels)
-        return optax.adam(schedule, b1=opt.momentum)
-    raise ValueError(f"unknown optimizer {opt.name!r}; expected one of {OPTIMIZERS}")
 
 
 def create_states(config: ml_collections.ConfigDict, rng: jax.Array, num_steps: int) -> States:
@@ -222,8 +181,8 @@ def with_source(source: jax.Array, images: jax.Array) -> jax.Array:
 
 def warmup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The config of `loss.warmup_steps`' steps: the same run without the discriminators,
-    so their step trains the converter on the pixel terms (mse, spectrum, silhouette, texture,
-    cross texture) alone and costs about half as much."""
+    so their step trains the converter on the pixel terms (`losses.pixel_terms`) alone and
+    costs about half as much."""
     warmup = ml_collections.ConfigDict(config.to_dict())
     warmup.loss.real_fake_weight = 0.0
     warmup.loss.domain_weight = 0.0
@@ -236,21 +195,13 @@ def make_train_step(
     """The step for this config's losses; the switches are static, so unused parts cost nothing."""
     rf_weight = float(config.loss.real_fake_weight)
     domain_weight = float(config.loss.domain_weight)
-    mse_weight = float(config.loss.mse_weight)
-    mse_pool = int(config.loss.mse_pool) if rf_weight > 0 or domain_weight > 0 else 1
-    spectrum_weight = float(config.loss.spectrum_weight)
-    silhouette_weight = float(config.loss.silhouette_weight)
-    texture_weight, texture_pool = float(config.loss.texture_weight), int(config.loss.texture_pool)
-    cross_weight = float(config.loss.cross_texture_weight)
-    cross_pool = int(config.loss.cross_texture_pool)
-    cross_lags = tuple(int(lag) for lag in config.loss.cross_texture_lags)
+    pixel_terms = losses.pixel_terms(config.loss, adversarial=rf_weight > 0 or domain_weight > 0)
     matched = FEATURE_MATCHED[config.loss.feature_matching_discriminators]
     match_real_fake = rf_weight > 0 and "real_fake" in matched
     match_domain = domain_weight > 0 and "domain" in matched
     feature_matching_weight = (
         float(config.loss.feature_matching_weight) if match_real_fake or match_domain else 0.0
     )
-    spectrum_min_frequency = int(config.loss.spectrum_min_frequency)
     use_negatives = bool(config.loss.use_negatives)
     converter_loss_kind = config.loss.converter_loss
     scheme = config.loss.candidates
@@ -321,18 +272,8 @@ def make_train_step(
                 terms["c_domain"] = domain_weight * losses.converter_adversarial_loss(
                     logits, converter_loss_kind, is_generated
                 )
-            if mse_weight > 0:
-                terms["c_mse"] = mse_weight * losses.mse(image, target, mse_pool)
-            if silhouette_weight > 0:
-                terms["c_silhouette"] = silhouette_weight * losses.silhouette_mse(image, target)
-            if texture_weight > 0:
-                terms["c_texture"] = texture_weight * losses.texture_distance(
-                    image, target, texture_pool
-                )
-            if cross_weight > 0:
-                terms["c_cross_texture"] = cross_weight * losses.cross_distance(
-                    image, target, cross_lags, cross_pool
-                )
+            for name, (weight, distance) in pixel_terms.items():
+                terms[f"c_{name}"] = weight * distance(image, target)
             if feature_matching_weight > 0:
                 distances = []
                 if match_real_fake:
@@ -345,10 +286,6 @@ def make_train_step(
                     )
                 terms["c_feature_matching"] = feature_matching_weight * (
                     sum(distances) / len(distances)
-                )
-            if spectrum_weight > 0:
-                terms["c_spectrum"] = spectrum_weight * losses.amplitude_spectrum_distance(
-                    image, target, spectrum_min_frequency
                 )
             total = sum(terms.values())
             return total, terms
