@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pldt_jax import config as config_lib
 from pldt_jax import losses
 
 
@@ -213,3 +214,28 @@ def test_feature_matching_averages_each_layers_mean_absolute_difference():
     assert float(losses.feature_matching(products, products)) == 0.0
     with pytest.raises(ValueError):
         losses.feature_matching(products, generated[:1])
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_pixel_terms_are_the_configs_weighted_distances_in_the_tables_order(adversarial):
+    """With the discriminators the mean-square term compares the pooled block means, without
+    them (C+MSE, the warm-up) pixels; a term weighted 0 is left out."""
+    loss = config_lib.default_config().loss
+    loss.update(mse_weight=2.0, mse_pool=4, texture_weight=3.0, texture_pool=16)
+    loss.update(cross_texture_weight=5.0, cross_texture_pool=16, cross_texture_lags=(2, 4))
+    loss.update(spectrum_weight=7.0, spectrum_min_frequency=2, silhouette_weight=0.0)
+    terms = losses.pixel_terms(loss, adversarial)
+    assert list(terms) == ["mse", "texture", "cross_texture", "spectrum"]
+    generated, product = _checks(1), _checks(0, side=8)
+    expected = {
+        "mse": (2.0, losses.mse(generated, product, 4 if adversarial else 1)),
+        "texture": (3.0, losses.texture_distance(generated, product, 16)),
+        "cross_texture": (5.0, losses.cross_distance(generated, product, (2, 4), 16)),
+        "spectrum": (7.0, losses.amplitude_spectrum_distance(generated, product, 2)),
+    }
+    for name, (weight, distance) in terms.items():
+        assert weight == expected[name][0]
+        assert float(distance(generated, product)) == pytest.approx(float(expected[name][1]))
+    assert float(terms["mse"][1](generated, product)) != pytest.approx(
+        float(losses.mse(generated, product, 1 if adversarial else 4))
+    )
