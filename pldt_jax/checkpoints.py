@@ -6,6 +6,8 @@ converter alone, and the saved config rebuilds exactly the model that was traine
 
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +49,20 @@ def finished_on_error(manager: ocp.CheckpointManager) -> Iterator[None]:
     except BaseException:
         with contextlib.suppress(Exception):
             manager.close()
+        join_background_writes()
         raise
+
+
+def join_background_writes(timeout_s: float = 60.0) -> None:
+    """Waits, at most `timeout_s` in all, for Orbax's writer threads still running.
+
+    `manager.close()` stops at the first failed item of a save and leaves the other items'
+    writers (e.g. their metadata, written after their commit) behind.
+    """
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and type(thread).__module__.startswith("orbax"):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def save(
