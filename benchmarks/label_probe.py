@@ -17,6 +17,7 @@ loses it).
     python benchmarks/label_probe.py --labels category      # one label: no others compete
     python benchmarks/label_probe.py --plot probe.png --compare WORKDIR=LABEL   # + a run's Cat
     python benchmarks/label_probe.py --workdir WORKDIR      # what a trained converter's code holds
+    python benchmarks/label_probe.py --by-pattern           # + test accuracy per pattern
 """
 
 import argparse
@@ -35,13 +36,14 @@ import optax
 from step_benchmark import load_config
 from tables import format_table
 
-from pldt_jax import augment, checkpoints, prepare, report_runs
+from pldt_jax import attributes, augment, checkpoints, prepare, report_runs
 from pldt_jax.attribute_classifier import NUM_CLASSES
 from pldt_jax.images import to_float
 from pldt_jax.models import Encoder, stage_filters
 from pldt_jax.optimizers import create_optimizer
 from pldt_jax.split_arrays import SplitArrays
 from pldt_jax.train_step import TrainState
+from pldt_jax_datasets.lookbook.taxonomy import PATTERNS
 
 TRAIN_SUBSET = 1000  # training photos scored beside the test split, to show the gap
 
@@ -60,23 +62,62 @@ class LabelProbe(nn.Module):
 
 
 class Labelled(NamedTuple):
-    """Photos (uint8 (N, R, R, 3)) and their labels (NUM_CLASSES keys, int (N,))."""
+    """Photos (uint8 (N, R, R, 3)) and their labels (NUM_CLASSES keys, int (N,)); with
+    `patterns` (the photos' `pattern` and `pattern_color`), accuracies per pattern too."""
 
     photos: np.ndarray
     labels: dict[str, np.ndarray]
+    patterns: dict[str, np.ndarray] | None = None
 
 
 def labelled(
     split: SplitArrays,
     rows: slice | np.ndarray = slice(None),
     labels: Sequence[str] = tuple(NUM_CLASSES),
+    by_pattern: bool = False,
 ) -> Labelled:
-    """The split's sources (photos) and `labels`, at `rows`; only those rows' images are
-    copied."""
+    """The split's sources (photos) and `labels`, at `rows`, and with `by_pattern` their
+    patterns; only those rows' images are copied."""
+    patterns = ("pattern", "pattern_color") if by_pattern else ()
     return Labelled(
         split.gather("source", rows),
         {name: np.asarray(getattr(split, name))[rows] for name in labels},
+        {name: np.asarray(getattr(split, name))[rows] for name in patterns} or None,
     )
+
+
+def accuracies(predicted: dict[str, np.ndarray], data: Labelled) -> dict[str, float]:
+    """`<label>` accuracy of the `predicted` classes; with `data.patterns`, also
+    `<label>@<pattern>` on the photos of each pattern present, where the colour counts as
+    right when it is either colour of a stripe or check (`attributes.second_color`), as the
+    converters' Att scores it: whether the photos show a pattern's colours, not which one
+    the labels call its base."""
+    correct = {name: predicted[name] == truth for name, truth in data.labels.items()}
+    row = {name: float(np.mean(hits)) for name, hits in correct.items()}
+    if data.patterns is None:
+        return row
+    if "color" in correct:
+        second = attributes.second_color(data.patterns)
+        correct["color"] = correct["color"] | ((second >= 0) & (predicted["color"] == second))
+    for index, pattern in enumerate(PATTERNS):
+        shown = data.patterns["pattern"] == index
+        if shown.any():
+            row |= {
+                f"{name}@{pattern}": float(np.mean(hits[shown])) for name, hits in correct.items()
+            }
+    return row
+
+
+def pattern_table(row: dict[str, float]) -> list[dict[str, object]]:
+    """The `<split>/<label>@<pattern>` entries of one row as a row per split and pattern."""
+    table: dict[tuple[str, str], dict[str, object]] = {}
+    for key, value in row.items():
+        if "@" in key:
+            name, pattern = key.split("@")
+            split, label = name.split("/")
+            entry = {"split": split, "photos_pattern": pattern}
+            table.setdefault((split, pattern), entry)[label] = value
+    return list(table.values())
 
 
 def require_labels(train: Labelled) -> None:
@@ -151,10 +192,9 @@ def train_probe(
             predict(params, batch_stats, jnp.asarray(data.photos[lo : lo + batch]))
             for lo in range(0, len(data.photos), batch)
         ]
-        return {
-            name: float(np.mean(np.concatenate([p[name] for p in predictions]) == truth))
-            for name, truth in data.labels.items()
-        }
+        return accuracies(
+            {name: np.concatenate([p[name] for p in predictions]) for name in data.labels}, data
+        )
 
     order = np.random.default_rng(seed)
     rng = jax.random.key(seed + 1)
@@ -235,9 +275,11 @@ def code_probe(
     row = {}
     for split, data in evaluate.items():
         x = (converter_codes(converter, data.photos, batch_size) - mean) / scale
-        for name, (w, b) in heads.items():
-            predicted = np.asarray(x @ np.asarray(w) + np.asarray(b)).argmax(-1)
-            row[f"{split}/{name}"] = round(float(np.mean(predicted == data.labels[name])), 4)
+        predicted = {
+            name: np.asarray(x @ np.asarray(w) + np.asarray(b)).argmax(-1)
+            for name, (w, b) in heads.items()
+        }
+        row |= {f"{split}/{key}": round(v, 4) for key, v in accuracies(predicted, data).items()}
     return row
 
 
@@ -249,8 +291,9 @@ def plot(rows: Sequence[dict[str, float]], output: str, runs: Sequence[str] = ()
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    splits = list(dict.fromkeys(key.split("/")[0] for key in rows[0] if "/" in key))
-    labels = list(dict.fromkeys(key.split("/")[1] for key in rows[0] if "/" in key))
+    curves = [key for key in rows[0] if "/" in key and "@" not in key]
+    splits = list(dict.fromkeys(key.split("/")[0] for key in curves))
+    labels = list(dict.fromkeys(key.split("/")[1] for key in curves))
     if runs and "category" not in labels:
         raise ValueError(
             "A run's Cat is drawn beside the probe's category, which it did not learn."
@@ -299,6 +342,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
         help="fit heads on this trained run's converter codes instead (its own config and "
         "data; the training options above are not used)",
     )
+    parser.add_argument(
+        "--by-pattern",
+        action="store_true",
+        help="also each label's accuracy on the evaluation photos of each pattern, at the end",
+    )
     parser.add_argument("--output", help="JSON file for the rows")
     parser.add_argument("--plot", help="PNG of the curves")
     parser.add_argument(
@@ -317,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
     splits = prepare.load_splits(config, [config.dataset.eval_split, "train"])
     shown = np.random.default_rng(args.seed).permutation(len(splits["train"]))[:TRAIN_SUBSET]
     evaluate = {
-        config.dataset.eval_split: labelled(splits[config.dataset.eval_split], labels=args.labels),
+        config.dataset.eval_split: labelled(
+            splits[config.dataset.eval_split], labels=args.labels, by_pattern=args.by_pattern
+        ),
         "train": labelled(splits["train"], shown, args.labels),
     }
     train = labelled(splits["train"], labels=args.labels)
@@ -329,8 +379,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
             config, train, evaluate, steps, args.eval_every, bool(flip), max_shift, args.seed
         ):
             rows.append(row)
-            print(", ".join(f"{key} {value:g}" for key, value in row.items()), flush=True)
-    print(format_table(rows, [(key, key) for key in rows[0]]))
+            print(
+                ", ".join(f"{key} {value:g}" for key, value in row.items() if "@" not in key),
+                flush=True,
+            )
+    print(format_table(rows, [(key, key) for key in rows[0] if "@" not in key]))
+    if args.by_pattern:
+        by_pattern = pattern_table(rows[-1])
+        print(f"\nstep {rows[-1]['step']}, per pattern (colour: either of a stripe's or check's)")
+        print(format_table(by_pattern, [(key, key) for key in by_pattern[0]]))
     if args.output:
         with open(args.output, "w") as f:
             json.dump(

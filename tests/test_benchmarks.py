@@ -23,6 +23,7 @@ from pldt_jax import train_step
 from pldt_jax.config import default_config
 from pldt_jax.images import to_float
 from pldt_jax.models import Encoder, stage_filters
+from pldt_jax_datasets.lookbook.taxonomy import PATTERNS
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -289,6 +290,44 @@ def test_code_probe_reads_labels_from_a_converters_frozen_code(load_benchmark):
     config.model.converter = "resnet"  # Its code is a feature map, flattened.
     residual = train_step.create_states(config, jax.random.key(0), 10).converter
     assert probe.converter_codes(residual, test.photos[:3], batch_size=2).ndim == 2
+
+
+def test_label_probe_scores_each_pattern_and_either_colour_of_stripes(load_benchmark):
+    """`--by-pattern`: `<label>@<pattern>` on the photos of each pattern present; a stripe's
+    or check's colour is right when either of its two colours is named, a dot's only when
+    its base colour is; the overall colour stays strict."""
+    probe = load_benchmark("label_probe")
+    solid, stripes, dots = (PATTERNS.index(p) for p in ("solid", "vertical-stripes", "dots"))
+    data = probe.Labelled(
+        np.zeros((6, 8, 8, 3), np.uint8),
+        {"color": np.array([0, 1, 2, 3, 4, 5]), "pattern": np.full(6, solid)},
+        {
+            "pattern": np.array([solid, solid, stripes, stripes, dots, dots]),
+            "pattern_color": np.array([-1, -1, 7, 8, 9, 9]),
+        },
+    )
+    predicted = {"color": np.array([0, 6, 7, 3, 9, 5]), "pattern": np.zeros(6, int)}
+    row = probe.accuracies(predicted, data)
+    assert row == {
+        "color": 0.5,
+        "pattern": 1.0,
+        "color@solid": 0.5,
+        "color@vertical-stripes": 1.0,  # 7 is the first stripe's other colour, 3 the base.
+        "color@dots": 0.5,  # 9, the dots' colour, does not count.
+        "pattern@solid": 1.0,
+        "pattern@vertical-stripes": 1.0,
+        "pattern@dots": 1.0,
+    }
+    assert probe.accuracies(predicted, data._replace(patterns=None)) == {
+        "color": 0.5,
+        "pattern": 1.0,
+    }
+    table = probe.pattern_table({"step": 4} | {f"test/{key}": v for key, v in row.items()})
+    assert table == [
+        {"split": "test", "photos_pattern": "solid", "color": 0.5, "pattern": 1.0},
+        {"split": "test", "photos_pattern": "vertical-stripes", "color": 1.0, "pattern": 1.0},
+        {"split": "test", "photos_pattern": "dots", "color": 0.5, "pattern": 1.0},
+    ]
 
 
 def test_label_probe_refuses_photos_without_labels(load_benchmark):
