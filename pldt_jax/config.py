@@ -33,7 +33,7 @@ FEATURE_MATCHED = {
 # The converter's pixel terms, in the order they are summed: each compares its output with the
 # product alone, no discriminator involved (so they also make the warm-up); `loss.<name>_weight`
 # > 0 adds `losses.pixel_terms`' distance of that name.
-PIXEL_TERMS = ("mse", "silhouette", "texture", "cross_texture", "spectrum")
+PIXEL_TERMS = ("mse", "silhouette", "texture", "cross_texture", "color_moments", "spectrum")
 OPTIMIZERS = ("sgd", "adam")  # optimizer.name
 EVAL_METHODS = ("converter", "retrieval")  # eval_method
 
@@ -110,6 +110,12 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.cross_texture_weight = 0.0
     config.loss.cross_texture_pool = 16
     config.loss.cross_texture_lags = (2, 4, 8)
+    # > 0 adds the mean-square distance of the images' colour moments (losses.color_moments:
+    # the mean of x, x^2 and x^3 in each color_moments_pool-square block, along each channel
+    # and channel difference), which asks for a pattern's two colours at whatever phase where
+    # the texture terms ask only for their contrast; not the paper's.
+    config.loss.color_moments_weight = 0.0
+    config.loss.color_moments_pool = 8
     # > 0 adds pix2pixHD's feature-matching term: the mean absolute difference of a
     # discriminator's normalised features on each sample's generated image and on its
     # product, a distance the discriminator learns (losses.feature_matching); not the paper's.
@@ -260,6 +266,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "loss.mse_pool",
         "loss.texture_pool",
         "loss.cross_texture_pool",
+        "loss.color_moments_pool",
     ]
     problems.extend(
         f"{path} must be > 0, got {values[path]}"
@@ -305,6 +312,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         ("loss.mse_pool", "mean-square"),
         ("loss.texture_pool", "texture"),
         ("loss.cross_texture_pool", "cross texture"),
+        ("loss.color_moments_pool", "colour moments"),
     ]
     for path, term in pools:
         pool = values.get(path, 1)

@@ -155,6 +155,33 @@ def cross_distance(
     )
 
 
+# What a block's colours are measured along: each channel, and each pair of channels'
+# difference, which tells a red and green check from a yellow and black one (each channel
+# holds the same two values in both).
+COLOR_DIRECTIONS = np.array(
+    [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, -1, 0], [0, 1, -1], [1, 0, -1]], np.float32
+)
+
+
+def color_moments(images: jax.Array, pool: int = 8) -> jax.Array:
+    """(N, H, W, 3) -> (N, H / pool, W / pool, 18): the mean of x, x^2 and x^3 over each
+    pool x pool block, for x the pixels' projections on `COLOR_DIRECTIONS`.
+
+    A block in two colours is a two-valued distribution along each direction, which its
+    first three moments fix: both values and how much of the block each covers, wherever in
+    the block they lie. So a pattern's colours, not only their blend and contrast.
+    """
+    x = images.astype(jnp.float32) @ jnp.asarray(COLOR_DIRECTIONS.T)
+    return block_means(jnp.concatenate([x, x * x, x * x * x], axis=-1), pool)
+
+
+def color_moments_distance(prediction: jax.Array, target: jax.Array, pool: int = 8) -> jax.Array:
+    """Mean-square distance of the images' `color_moments`: stripes drawn in the product's two
+    colours at another phase are near it, drawn in their blend or in hues of their own
+    (green and purple for orange and black) are far."""
+    return jnp.mean(jnp.square(color_moments(prediction, pool) - color_moments(target, pool)))
+
+
 def silhouette(images: jax.Array, softness: float = 0.03) -> jax.Array:
     """(N, H, W, C) images in [-1, 1] on white -> (N, H, W) in [0, 1): how far each pixel is
     from background, by its strongest channel's distance d from white, as d / (d + softness).
@@ -210,6 +237,7 @@ def pixel_terms(
         "spectrum": lambda x, y: amplitude_spectrum_distance(
             x, y, int(loss.spectrum_min_frequency)
         ),
+        "color_moments": lambda x, y: color_moments_distance(x, y, int(loss.color_moments_pool)),
     }
     weights = {name: float(loss[f"{name}_weight"]) for name in PIXEL_TERMS}
     return {name: (weights[name], distances[name]) for name in PIXEL_TERMS if weights[name] > 0}

@@ -69,6 +69,8 @@ def test_every_config_file_validates(path):
         ("loss.texture_pool", 0),
         ("loss.cross_texture_weight", -1.0),
         ("loss.cross_texture_pool", 0),
+        ("loss.color_moments_weight", -1.0),
+        ("loss.color_moments_pool", 0),
         ("loss.feature_matching_weight", -1.0),
         ("loss.mse_pool", 0),
         ("optimizer.name", "rmsprop"),
@@ -95,7 +97,10 @@ def test_a_bad_value_names_its_key(path, value):
     assert path in problem and repr(value).strip("'") in problem
 
 
-@pytest.mark.parametrize("path", ["loss.mse_pool", "loss.texture_pool", "loss.cross_texture_pool"])
+@pytest.mark.parametrize(
+    "path",
+    ["loss.mse_pool", "loss.texture_pool", "loss.cross_texture_pool", "loss.color_moments_pool"],
+)
 def test_a_pool_must_divide_the_resolution(path):
     (problem,) = problems(with_value(path, 3))
     assert f"{path} 3 does not divide the resolution 64" in problem
@@ -167,7 +172,7 @@ def test_warmup_needs_a_pixel_term_to_train_on():
     config.loss.warmup_steps = 10
     (problem,) = problems(config)
     assert "warmup_steps" in problem and "mse_weight" in problem
-    for term in ("spectrum_weight", "silhouette_weight", "texture_weight", "cross_texture_weight"):
+    for term in [f"{name}_weight" for name in config_lib.PIXEL_TERMS if name != "mse"]:
         alone = config_lib.default_config()
         alone.loss.warmup_steps, alone.loss[term] = 10, 1.0
         config_lib.validate(alone, device_count=1)

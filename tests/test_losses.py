@@ -168,6 +168,31 @@ def test_texture_distance_tells_a_patterns_texture_and_direction_not_its_phase()
     assert np.all(np.isfinite(np.asarray(jax.grad(distance)(flat, target))))
 
 
+def test_color_moments_distance_tells_a_patterns_two_colours_not_their_phase():
+    """Yellow and black stripes (each 4 px, so an 8-px block holds one period at any phase):
+    moved, they are at 0; in red and green, whose channels hold the same two values, or as
+    their blend, they are far, where the texture term tells the swap from nothing."""
+    y, x = np.mgrid[0:32, 0:32]
+
+    def stripes(on, off, phase=0):
+        lit = ((x + phase) // 4) % 2 == 0
+        return jnp.asarray(np.where(lit[..., None], np.array(on), np.array(off))[None], jnp.float32)
+
+    target = stripes([1.0, 1.0, -1.0], [-1.0, -1.0, -1.0])
+    swapped = stripes([1.0, -1.0, -1.0], [-1.0, 1.0, -1.0])
+    blend = jnp.broadcast_to(jnp.mean(target, axis=(1, 2), keepdims=True), target.shape)
+    moments = np.asarray(losses.color_moments(target, pool=8))
+    assert moments.shape == (1, 4, 4, 18)
+    distance = losses.color_moments_distance
+    assert float(distance(stripes([1.0, 1.0, -1.0], [-1.0, -1.0, -1.0], 3), target)) == (
+        pytest.approx(0.0, abs=1e-6)
+    )
+    assert float(losses.mse(stripes([1.0, 1.0, -1.0], [-1.0, -1.0, -1.0], 3), target)) > 0.5
+    assert float(losses.texture_distance(swapped, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distance(swapped, target)) > 0.5
+    assert float(distance(blend, target)) > 0.5
+
+
 def _checks(phase: int, side: int = 4) -> jax.Array:
     """A batch of one 32x32 RGB checkerboard of `side`-pixel squares, moved by `phase`."""
     y, x = np.mgrid[0:32, 0:32]
@@ -224,13 +249,15 @@ def test_pixel_terms_are_the_configs_weighted_distances_in_the_tables_order(adve
     loss.update(mse_weight=2.0, mse_pool=4, texture_weight=3.0, texture_pool=16)
     loss.update(cross_texture_weight=5.0, cross_texture_pool=16, cross_texture_lags=(2, 4))
     loss.update(spectrum_weight=7.0, spectrum_min_frequency=2, silhouette_weight=0.0)
+    loss.update(color_moments_weight=11.0, color_moments_pool=4)
     terms = losses.pixel_terms(loss, adversarial)
-    assert list(terms) == ["mse", "texture", "cross_texture", "spectrum"]
+    assert list(terms) == ["mse", "texture", "cross_texture", "color_moments", "spectrum"]
     generated, product = _checks(1), _checks(0, side=8)
     expected = {
         "mse": (2.0, losses.mse(generated, product, 4 if adversarial else 1)),
         "texture": (3.0, losses.texture_distance(generated, product, 16)),
         "cross_texture": (5.0, losses.cross_distance(generated, product, (2, 4), 16)),
+        "color_moments": (11.0, losses.color_moments_distance(generated, product, 4)),
         "spectrum": (7.0, losses.amplitude_spectrum_distance(generated, product, 2)),
     }
     for name, (weight, distance) in terms.items():

@@ -275,12 +275,13 @@ def test_mse_pool_applies_with_the_discriminators_only(discriminators, pool):
         ("silhouette", losses.silhouette_mse),
         ("texture", losses.texture_distance),
         ("cross_texture", lambda x, y: losses.cross_distance(x, y, (2, 4, 8), 16)),
+        ("color_moments", losses.color_moments_distance),
     ],
 )
 def test_a_pixel_term_alone_trains_the_converter_by_its_own_gradient(term, distance):
-    """The amplitude-spectrum, silhouette, texture or cross-texture term alone (no mse) trains
-    the converter: its loss is the weighted distance of the step's output, and the step moves
-    the converter."""
+    """The amplitude-spectrum, silhouette, texture, cross-texture or colour-moments term alone
+    (no mse) trains the converter: its loss is the weighted distance of the step's output,
+    and the step moves the converter."""
     config = tiny_config(real_fake_weight=0.0, domain_weight=0.0, **{f"{term}_weight": 3.0})
     batch = random_batch()
     states = train_step.create_states(config, jax.random.key(0), 10)
