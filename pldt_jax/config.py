@@ -248,6 +248,13 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         if path in values and values[path] not in allowed:
             problems.append(f"{path} must be one of {allowed}, got {values[path]!r}")
 
+    # Each pool's term compares whole pool x pool blocks: > 0, and dividing the resolution.
+    pools = {
+        "loss.mse_pool": "mean-square",
+        "loss.texture_pool": "texture",
+        "loss.cross_texture_pool": "cross texture",
+        "loss.color_moments_pool": "colour moments",
+    }
     positive = [
         "optimizer.learning_rate",
         "optimizer.decay_factor",
@@ -263,10 +270,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
         "num_sample_images",
         "eval_batch_size",
         "num_eval_examples",
-        "loss.mse_pool",
-        "loss.texture_pool",
-        "loss.cross_texture_pool",
-        "loss.color_moments_pool",
+        *pools,
     ]
     problems.extend(
         f"{path} must be > 0, got {values[path]}"
@@ -308,13 +312,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"alone, which {' = '.join(pixel_terms)} = 0 leave empty"
         )
     resolution = values.get("resolution", 64)
-    pools = [
-        ("loss.mse_pool", "mean-square"),
-        ("loss.texture_pool", "texture"),
-        ("loss.cross_texture_pool", "cross texture"),
-        ("loss.color_moments_pool", "colour moments"),
-    ]
-    for path, term in pools:
+    for path, term in pools.items():
         pool = values.get(path, 1)
         if pool > 0 and resolution % pool:
             problems.append(
