@@ -54,10 +54,11 @@ class LabelProbe(nn.Module):
     filters: Sequence[int]
     code_dim: int
     labels: Sequence[str] = tuple(NUM_CLASSES)
+    stage_convs: int = 0
 
     @nn.compact
     def __call__(self, photos: jax.Array, train: bool) -> dict[str, jax.Array]:
-        code = Encoder(self.filters, self.code_dim)(photos, train)
+        code = Encoder(self.filters, self.code_dim, stage_convs=self.stage_convs)(photos, train)
         return {name: nn.Dense(NUM_CLASSES[name], name=name)(code) for name in self.labels}
 
 
@@ -148,6 +149,7 @@ def train_probe(
         stage_filters(config.resolution, config.model.width),
         config.model.code_dim,
         tuple(train.labels),
+        config.model.encoder_stage_convs,
     )
     size = config.resolution
     variables = net.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)), train=False)

@@ -97,6 +97,7 @@ ARCHITECTURE_KEYS = (
     "model.width",
     "model.discriminator_width",
     "model.code_dim",
+    "model.encoder_stage_convs",
     "optimizer.name",
 )
 # Settings that decide the states' shapes only by being on (> 0) or off: the optimiser keeps

@@ -71,6 +71,10 @@ def default_config() -> ml_collections.ConfigDict:
     # widths). Narrower discriminators make an adversarial step cheaper on a CPU.
     config.model.discriminator_width = 0.0
     config.model.code_dim = 64
+    # 3x3 stride-1 convolutions (batch norm, leaky ReLU) after each of the encoder's stride-2
+    # stages, 0 = Table 1's encoder: a deeper encoder reads the category from the photo in
+    # fewer steps, for little of a step's time (docs/quality.md).
+    config.model.encoder_stage_convs = 0
     config.model.dtype = "float32"  # Compute dtype; 'bfloat16' for mixed precision.
     # How strided (transposed) convolutions are computed: 'auto', 'native', 'subpixel' (layers.py).
     config.model.strided_conv = "auto"
@@ -291,6 +295,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             "loss.warmup_steps",
             "loss.spectrum_min_frequency",
             "model.discriminator_width",
+            "model.encoder_stage_convs",
         ]
         if path in values and not values[path] >= 0
     )
@@ -334,6 +339,11 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"{path} = 0 leaves out"
             for path in (f"loss.{name}_weight" for name in matched)
             if values.get(path) == 0
+        )
+    if values.get("model.encoder_stage_convs", 0) > 0 and values.get("model.converter") == "resnet":
+        problems.append(
+            "model.encoder_stage_convs deepens the dcgan converter's encoder; the resnet "
+            "converter has its own blocks"
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
         problems.append(

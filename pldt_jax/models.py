@@ -31,11 +31,13 @@ def stage_filters(resolution: int, width: float) -> tuple[int, ...]:
 
 
 class ConvTrunk(nn.Module):
-    """Conv. 1-4 of Table 1(a): 5x5 stride-2 convolutions, batch norm on all but the first."""
+    """Conv. 1-4 of Table 1(a): 5x5 stride-2 convolutions, batch norm on all but the first;
+    each stage followed by `stage_convs` 3x3 stride-1 convolutions (0 in Table 1)."""
 
     filters: Sequence[int]
     dtype: jnp.dtype = jnp.float32
     strided_conv: str = "auto"
+    stage_convs: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -51,6 +53,16 @@ class ConvTrunk(nn.Module):
             if i > 0:
                 x = batch_norm(train, self.dtype)(x)
             x = nn.leaky_relu(x, LEAK)
+            for j in range(self.stage_convs):
+                x = nn.Conv(
+                    features,
+                    (3, 3),
+                    kernel_init=weight_init,
+                    use_bias=False,
+                    dtype=self.dtype,
+                    name=f"StageConv_{i}_{j}",
+                )(x)
+                x = nn.leaky_relu(batch_norm(train, self.dtype)(x), LEAK)
         return x
 
 
@@ -72,10 +84,11 @@ class Encoder(nn.Module):
     code_dim: int = 64
     dtype: jnp.dtype = jnp.float32
     strided_conv: str = "auto"
+    stage_convs: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = ConvTrunk(self.filters, self.dtype, self.strided_conv)(x, train)
+        x = ConvTrunk(self.filters, self.dtype, self.strided_conv, self.stage_convs)(x, train)
         x = head(self.code_dim, self.dtype, use_bias=False)(x)
         x = batch_norm(train, self.dtype)(x)
         return nn.leaky_relu(x, LEAK).reshape(x.shape[0], self.code_dim)
@@ -125,10 +138,13 @@ class Converter(nn.Module):
     dtype: jnp.dtype = jnp.float32
     strided_conv: str = "auto"
     upsample: str = "transposed"
+    encoder_stage_convs: int = 0
 
     def setup(self):
         filters = stage_filters(self.resolution, self.width)
-        self.encoder = Encoder(filters, self.code_dim, self.dtype, self.strided_conv)
+        self.encoder = Encoder(
+            filters, self.code_dim, self.dtype, self.strided_conv, self.encoder_stage_convs
+        )
         self.decoder = Decoder(filters, self.dtype, self.strided_conv, self.upsample)
 
     def __call__(self, source: jax.Array, train: bool = True) -> jax.Array:
@@ -172,6 +188,7 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
             dtype,
             model.strided_conv,
             model.upsample,
+            model.encoder_stage_convs,
         )
     elif model.converter == "resnet":
         converter = ResNetConverter(config.resolution, model.width, dtype, model.strided_conv)

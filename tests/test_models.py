@@ -93,6 +93,28 @@ def test_create_models_from_config():
         models.create_models(config)
 
 
+def test_encoder_stage_convs_deepen_the_encoder_only():
+    params, variables = shapes(models.Converter(width=1 / 32, encoder_stage_convs=2), 3)
+    trunk = params["encoder"]["ConvTrunk_0"]
+    stage_convs = sorted(k for k in trunk if k.startswith("StageConv"))
+    assert stage_convs == [f"StageConv_{i}_{j}" for i in range(4) for j in range(2)]
+    assert trunk["StageConv_0_0"] == {"kernel": (3, 3, 4, 4)}
+    assert trunk["StageConv_3_1"] == {"kernel": (3, 3, 32, 32)}
+    # Each followed by batch norm: the three of Table 1 and one per stage conv.
+    assert len([k for k in trunk if k.startswith("BatchNorm")]) == 3 + 8
+    plain, _ = shapes(models.Converter(width=1 / 32), 3)
+    assert params["decoder"] == plain["decoder"]
+    x = jax.random.uniform(jax.random.key(1), (2, 64, 64, 3), minval=-1)
+    converter = models.Converter(width=1 / 32, encoder_stage_convs=2)
+    image, variables = converter.init_with_output(jax.random.key(0), x, train=False)
+    assert image.shape == x.shape
+    config = config_lib.default_config()
+    config.model.encoder_stage_convs = 1
+    converter, real_fake, _ = models.create_models(config)
+    assert converter.encoder_stage_convs == 1
+    assert "StageConv" not in str(shapes(real_fake, 3)[0])
+
+
 def test_resize_upsampling_replaces_every_transposed_convolution():
     params, _ = shapes(models.Converter(upsample="resize"), 3)
     decoder = params["decoder"]
