@@ -94,7 +94,8 @@ def test_create_models_from_config():
 
 
 def test_encoder_stage_convs_deepen_the_encoder_only():
-    params, variables = shapes(models.Converter(width=1 / 32, encoder_stage_convs=2), 3)
+    converter = models.Converter(width=1 / 32, encoder_stage_convs=2)
+    params, _ = shapes(converter, 3)
     trunk = params["encoder"]["ConvTrunk_0"]
     stage_convs = sorted(k for k in trunk if k.startswith("StageConv"))
     assert stage_convs == [f"StageConv_{i}_{j}" for i in range(4) for j in range(2)]
@@ -105,8 +106,7 @@ def test_encoder_stage_convs_deepen_the_encoder_only():
     plain, _ = shapes(models.Converter(width=1 / 32), 3)
     assert params["decoder"] == plain["decoder"]
     x = jax.random.uniform(jax.random.key(1), (2, 64, 64, 3), minval=-1)
-    converter = models.Converter(width=1 / 32, encoder_stage_convs=2)
-    image, variables = converter.init_with_output(jax.random.key(0), x, train=False)
+    image, _ = converter.init_with_output(jax.random.key(0), x, train=False)
     assert image.shape == x.shape
     config = config_lib.default_config()
     config.model.encoder_stage_convs = 1
