@@ -2,14 +2,14 @@
 
 Why: the attribute judge scores the converter's drawings (Cat, Att), so a low Cat may be the
 decoder drawing badly or the encoder not telling the categories apart. This trains the
-converter's encoder (same layers, width, optimiser, batch and jitter as the config) with a
-linear head per label on its 64-d code, on the synthetic LookBook's labels directly, and
-reports test and training accuracy as it goes: what a code learnt in that many images can
-carry at best, and how much of it is the training products learnt by heart. With
-`--workdir`, it reads a trained converter's own code instead: linear heads fitted on its
-frozen codes say how much of each label the converter learnt to carry, so a low Cat can be
-put on the encoder (the code lacks the category) or on the decoder (it has it, the drawing
-loses it).
+converter's encoder (same layers, width, code size, optimiser, batch and jitter as the
+config) with a linear head per label on its code, on the synthetic LookBook's labels
+directly, and reports test and training accuracy as it goes: what a code learnt in that
+many images can carry at best, and how much of it is the training products learnt by heart.
+With `--workdir`, it reads a trained converter's own code instead: linear heads fitted on
+its frozen codes say how much of each label the converter learnt to carry, so a low Cat can
+be put on the encoder (the code lacks the category) or on the decoder (it has it, the
+drawing loses it).
 
     python benchmarks/label_probe.py                        # configs/synthetic.py's 4,000 steps
     python benchmarks/label_probe.py --steps 12000 --output probe.json

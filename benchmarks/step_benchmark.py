@@ -49,11 +49,14 @@ from pldt_jax import sharding, train_step
 from pldt_jax.layers import resolve_implementation
 
 SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024)
-# The loss settings without the terms torch_twin.py does not implement (--twin-losses).
+# The settings without the loss terms and layers torch_twin.py does not implement (--as-twin).
 TWIN_LACKS = {
-    "feature_matching_weight": 0.0,
-    **{f"{name}_weight": 0.0 for name in config_lib.PIXEL_TERMS if name != "mse"},
-    "mse_pool": 1,
+    "loss": {
+        "feature_matching_weight": 0.0,
+        **{f"{name}_weight": 0.0 for name in config_lib.PIXEL_TERMS if name != "mse"},
+        "mse_pool": 1,
+    },
+    "model": {"upsample": "transposed", "encoder_stage_convs": 0},
 }
 IMAGE_KEYS = ("source", "target", "negative")
 
@@ -85,9 +88,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=int, choices=(64, 128))
     parser.add_argument("--optimizer", choices=("sgd", "adam"))
     parser.add_argument(
-        "--twin-losses",
+        "--as-twin",
         action="store_true",
-        help="only the loss terms the PyTorch twin has: " + ", ".join(sorted(TWIN_LACKS)),
+        help="only the loss terms and layers the PyTorch twin has: "
+        + ", ".join(f"{group}.{key}" for group, keys in TWIN_LACKS.items() for key in sorted(keys)),
     )
     parser.add_argument("--steps", type=int, default=20, help="timed steps per case")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -105,8 +109,9 @@ def configured(args: argparse.Namespace) -> ml_collections.ConfigDict:
     ):
         if value is not None:
             section[key] = value
-    if args.twin_losses:
-        config.loss.update(TWIN_LACKS)
+    if args.as_twin:
+        for group, settings in TWIN_LACKS.items():
+            config[group].update(settings)
     return config
 
 

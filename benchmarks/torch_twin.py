@@ -17,10 +17,10 @@ apart (it includes torch.compile's work), counts as one of --warmup. The FLOP co
 `torch.utils.flop_counter.FlopCounterMode` over one eager step (convolutions and matmuls only);
 --compare-xla puts the JAX step's counts beside it. --threads sets torch's CPU threads.
 
-    python benchmarks/torch_twin.py --config configs/synthetic.py --twin-losses \
+    python benchmarks/torch_twin.py --config configs/synthetic.py --as-twin \
         --formats contiguous,channels_last
     python benchmarks/torch_twin.py --modes eager,compile --dtypes float32,bfloat16   # on a GPU
-    python benchmarks/torch_twin.py --config configs/synthetic.py --twin-losses \
+    python benchmarks/torch_twin.py --config configs/synthetic.py --as-twin \
         --steps 1 --compare-xla
 """
 
@@ -162,9 +162,9 @@ def create_optimizer(config: ml_collections.ConfigDict, model: nn.Module) -> tor
     raise ValueError(f"unknown optimizer {opt.name!r}; expected 'sgd' or 'adam'")
 
 
-def check_loss_config(config: ml_collections.ConfigDict) -> None:
-    """The twin implements the paper's losses (plus the optional mean-square term) only; other
-    settings would time another step."""
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """The twin implements the paper's losses (plus the optional mean-square term) and Table 1's
+    layers only; other settings would time another step."""
     loss = config.loss
     if not (
         loss.real_fake_weight > 0
@@ -173,11 +173,15 @@ def check_loss_config(config: ml_collections.ConfigDict) -> None:
         and loss.converter_loss == "non_saturating"
     ):
         raise ValueError(f"the twin implements the default losses only, got {loss}")
-    missing = [f"loss.{key}" for key, off in TWIN_LACKS.items() if loss[key] != off]
+    missing = [
+        f"{group}.{key}={config[group][key]!r}"
+        for group, settings in TWIN_LACKS.items()
+        for key, off in settings.items()
+        if config[group][key] != off
+    ]
     if missing:
-        raise ValueError(
-            f"the twin has no {', '.join(missing)}; time both harnesses with --twin-losses"
-        )
+        missing_text = ", ".join(missing)
+        raise ValueError(f"the twin has no {missing_text}; time both harnesses with --as-twin")
 
 
 @contextlib.contextmanager
@@ -204,7 +208,7 @@ class TwinStep:
         memory_format: str = "contiguous",
         dtype: str = "float32",
     ) -> None:
-        check_loss_config(config)
+        check_config(config)
         torch.manual_seed(config.seed)
         self.device = device
         self.memory_format = MEMORY_FORMATS[memory_format]

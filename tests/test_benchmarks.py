@@ -117,20 +117,23 @@ def test_torch_twin_reports_every_field(load_benchmark, torch, tmp_path):
     assert report["flop_counts"]["4"]["flops"] > 0
 
 
-def test_both_harnesses_time_the_default_with_the_twins_losses_on_request(load_benchmark):
+def test_both_harnesses_time_the_default_as_the_twin_on_request(load_benchmark):
     """The twin has none of the embedded default's extra terms (feature matching, texture,
-    the pooled mean-square term), so `--twin-losses` is how both harnesses time its step
-    alike, and the twin accepts the result."""
+    the pooled mean-square term) or layers (stage convolutions, resize upsampling), so
+    `--as-twin` is how both harnesses time its step alike."""
     step_benchmark = load_benchmark("step_benchmark")
     parser = argparse.ArgumentParser()
     step_benchmark.add_common_arguments(parser)
     synthetic = ["--config", str(BENCHMARKS.parent / "configs" / "synthetic.py")]
-    default = step_benchmark.configured(parser.parse_args(synthetic)).loss
-    assert default.feature_matching_weight > 0 and default.texture_weight > 0
-    assert default.mse_pool > 1
-    twin = step_benchmark.configured(parser.parse_args([*synthetic, "--twin-losses"])).loss
-    assert {key: twin[key] for key in step_benchmark.TWIN_LACKS} == step_benchmark.TWIN_LACKS
-    assert twin.mse_weight == default.mse_weight  # The twin has the mean-square term.
+    default = step_benchmark.configured(parser.parse_args(synthetic))
+    assert default.loss.feature_matching_weight > 0 and default.loss.texture_weight > 0
+    assert default.loss.mse_pool > 1
+    assert default.model.encoder_stage_convs > 0 and default.model.upsample == "resize"
+    twin = step_benchmark.configured(parser.parse_args([*synthetic, "--as-twin"]))
+    for group, settings in step_benchmark.TWIN_LACKS.items():
+        assert {key: twin[group][key] for key in settings} == settings
+    assert twin.loss.mse_weight == default.loss.mse_weight  # The twin has the mean-square term.
+    assert twin.model.code_dim == default.model.code_dim
 
 
 def test_torch_twin_builds_the_discriminators_at_their_own_width(load_benchmark, torch):
@@ -144,15 +147,24 @@ def test_torch_twin_builds_the_discriminators_at_their_own_width(load_benchmark,
 
 
 @pytest.mark.parametrize(
-    "key, value", [("feature_matching_weight", 50.0), ("texture_weight", 3000.0), ("mse_pool", 4)]
+    "group, key, value",
+    [
+        ("loss", "feature_matching_weight", 50.0),
+        ("loss", "texture_weight", 3000.0),
+        ("loss", "mse_pool", 4),
+        ("model", "encoder_stage_convs", 1),
+        ("model", "upsample", "resize"),
+    ],
 )
-def test_torch_twin_refuses_terms_it_does_not_have(load_benchmark, torch, key, value):
+def test_torch_twin_refuses_terms_and_layers_it_does_not_have(
+    load_benchmark, torch, group, key, value
+):
     twin = load_benchmark("torch_twin")
     config = default_config()
-    twin.check_loss_config(config)
-    config.loss[key] = value
-    with pytest.raises(ValueError, match=key):
-        twin.check_loss_config(config)
+    twin.check_config(config)
+    config[group][key] = value
+    with pytest.raises(ValueError, match=f"{group}.{key}"):
+        twin.check_config(config)
 
 
 def test_torch_twin_has_the_jax_parameter_count(load_benchmark, torch):
