@@ -73,8 +73,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.code_dim = 64
     # 3x3 stride-1 convolutions (batch norm, leaky ReLU) after each of the encoder's stride-2
     # stages, 0 = Table 1's encoder: a deeper encoder reads the category from the photo in
-    # fewer steps, for a tenth of a step's time; at 1, Cat rises and colour falls
-    # (docs/quality.md).
+    # fewer steps, but its 64-d code then holds less colour, so configs/synthetic.py pairs
+    # it with model.code_dim = 256 (docs/quality.md).
     config.model.encoder_stage_convs = 0
     config.model.dtype = "float32"  # Compute dtype; 'bfloat16' for mixed precision.
     # How strided (transposed) convolutions are computed: 'auto', 'native', 'subpixel' (layers.py).
