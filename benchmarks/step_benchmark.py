@@ -49,14 +49,18 @@ from pldt_jax import sharding, train_step
 from pldt_jax.layers import resolve_implementation
 
 SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024)
-# The settings without the loss terms and layers torch_twin.py does not implement (--as-twin).
+# The settings without the loss terms, layers, jitter and decay torch_twin.py does not
+# implement (--as-twin).
 TWIN_LACKS = {
     "loss": {
         "feature_matching_weight": 0.0,
         **{f"{name}_weight": 0.0 for name in config_lib.PIXEL_TERMS if name != "mse"},
         "mse_pool": 1,
+        "candidates": "sampled",
     },
-    "model": {"upsample": "transposed", "encoder_stage_convs": 0},
+    "model": {"converter": "dcgan", "upsample": "transposed", "encoder_stage_convs": 0},
+    "dataset": {"flip": False, "max_shift": 0},
+    "optimizer": {"weight_decay": 0.0},
 }
 IMAGE_KEYS = ("source", "target", "negative")
 

@@ -163,8 +163,9 @@ def create_optimizer(config: ml_collections.ConfigDict, model: nn.Module) -> tor
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-    """The twin implements the paper's losses (plus the optional mean-square term) and Table 1's
-    layers only; other settings would time another step."""
+    """The twin implements the paper's losses (plus the optional mean-square term), Algorithm 1's
+    sampled candidates, Table 1's layers and no jitter or weight decay; other settings would
+    time another step."""
     loss = config.loss
     if not (
         loss.real_fake_weight > 0

@@ -154,6 +154,10 @@ def test_torch_twin_builds_the_discriminators_at_their_own_width(load_benchmark,
         ("loss", "mse_pool", 4),
         ("model", "encoder_stage_convs", 1),
         ("model", "upsample", "resize"),
+        ("model", "converter", "resnet"),
+        ("loss", "candidates", "all"),
+        ("dataset", "max_shift", 4),
+        ("optimizer", "weight_decay", 1e-4),
     ],
 )
 def test_torch_twin_refuses_terms_and_layers_it_does_not_have(
