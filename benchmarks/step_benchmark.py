@@ -94,7 +94,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--as-twin",
         action="store_true",
-        help="only the loss terms and layers the PyTorch twin has: "
+        help="only what the PyTorch twin has (terms, layers, candidates, jitter, decay): "
         + ", ".join(f"{group}.{key}" for group, keys in TWIN_LACKS.items() for key in sorted(keys)),
     )
     parser.add_argument("--steps", type=int, default=20, help="timed steps per case")
