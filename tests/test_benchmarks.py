@@ -23,6 +23,7 @@ from pldt_jax import train_step
 from pldt_jax.config import default_config
 from pldt_jax.images import to_float
 from pldt_jax.models import Encoder, stage_filters
+from pldt_jax_datasets.lookbook import synthetic
 from pldt_jax_datasets.lookbook.taxonomy import PATTERNS
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -356,6 +357,27 @@ def test_label_probe_refuses_photos_without_labels(load_benchmark):
         )
     with pytest.raises(ValueError, match="1 training photos have no 'pattern' label"):
         probe.code_probe(None, probe.Labelled(photos, labels), {})
+
+
+def test_retrieval_ceiling_scores_shots_drawn_again(load_benchmark):
+    """The true shots are found first at C-SSIM 1; every drawing that cannot know the shot's
+    framing or the pattern's phase is farther from its product; the rows say how many draws
+    each case had, and the split's gallery must be the generator's own shots."""
+    ceiling = load_benchmark("retrieval_ceiling")
+    products = synthetic.plan("small", seed=0)[:8]
+    gallery = ceiling.render(products, 64, ceiling._archive_framing, ceiling._archive_phase)
+    photos = np.arange(1, 9)
+    rows = {row["drawing"]: row for row in ceiling.measure(products, gallery, photos, draws=2)}
+    assert [row["drawing"] for row in rows.values()] == [case[0] for case in ceiling.CASES]
+    true = rows["the true shot"]
+    assert (true["top1"], true["top5"], true["draws"]) == (1.0, 1.0, 1)
+    assert true["cssim"] == pytest.approx(1.0)
+    for name, row in rows.items():
+        assert 0 <= row["top1_low"] <= row["top1"] <= row["top1_high"] <= 1
+        assert row["top1"] <= row["top5"] <= 1
+        if name != "the true shot":
+            assert row["cssim"] < 0.95, name
+    assert rows["another framing"]["draws"] == 2 and rows["the middle framing"]["draws"] == 1
 
 
 def test_benchmarks_import_without_tensorflow_datasets():

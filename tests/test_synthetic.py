@@ -139,3 +139,26 @@ def test_interrupted_write_leaves_no_archive(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         synthetic.write_archive(tmp_path, TINY, seed=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_product_shot_draws_the_archives_shot_again_or_with_another_framing_or_phase(archive):
+    """`product_shot` is the shot in the archive to the byte, so a ceiling measured with its
+    other framings and phases (benchmarks/retrieval_ceiling.py) is of the shots retrieval
+    searches; a phase moves a pattern and leaves a plain garment as it was."""
+    shots = {
+        int(m.group(1)): data
+        for info, data in _members(archive.tar_path)
+        if (m := NAME.match(info.name.removeprefix("lookbook/data/"))) and m.group(2) == "1"
+    }
+    products = synthetic.plan(TINY, seed=0)
+    for product in products:
+        assert synthetic.product_shot(0, product) == shots[product.product_id]
+        framing = synthetic.shot_framing(0, product)
+        assert 200 <= framing.height <= 320 and 0.72 <= framing.fill <= 0.88
+    middle = synthetic.product_shot(0, products[0], synthetic.MIDDLE_SHOT_FRAMING)
+    assert Image.open(io.BytesIO(middle)).size == (227, 260)
+    striped = synthetic.Product(0, 0, 0, taxonomy.PATTERNS.index("vertical-stripes"), 1, 3)
+    plain = striped._replace(pattern=taxonomy.PATTERNS.index("solid"))
+    for product, moves in ((striped, True), (plain, False)):
+        shifted = synthetic.product_shot(0, product, phase=(0.5, 0.5))
+        assert (shifted != synthetic.product_shot(0, product)) == moves

@@ -406,15 +406,49 @@ def _fit(parts: Sequence[_Part], width: int, height: int, fill: float, angle: fl
     return _Frame(width / 2 - (mu * c - mv * s), height / 2 - (mu * s + mv * c), scale, angle)
 
 
-def _product_shot(seed: int, product: Product, style: _Style) -> bytes:
-    """The garment centred on white, with a little variation in size, angle and framing."""
+class ShotFraming(NamedTuple):
+    """How a product shot frames its garment; drawn per product, and no person photo shows it."""
+
+    height: int  # of the canvas, px
+    width: int
+    tilt: float  # of the sleeves, degrees
+    fill: float  # share of the canvas the garment's bounding box fills
+    angle: float  # of the whole garment, degrees
+
+
+# The middle of each range `shot_framing` draws from.
+MIDDLE_SHOT_FRAMING = ShotFraming(height=260, width=227, tilt=0.0, fill=0.8, angle=0.0)
+
+
+def shot_framing(seed: int, product: Product) -> ShotFraming:
+    """The framing of the product's shot in the archive of `seed`."""
     rng = np.random.default_rng((seed, product.product_id, _SHOT_STREAM))
     height = int(rng.integers(200, 321))
     width = int(height * rng.uniform(0.75, 1.0))
-    parts = _flat_lay(product, style, float(rng.uniform(-5, 5)))
-    frame = _fit(
-        parts, width, height, float(rng.uniform(0.72, 0.88)), math.radians(rng.uniform(-5, 5))
-    )
+    tilt, fill, angle = (float(rng.uniform(*bounds)) for bounds in ((-5, 5), (0.72, 0.88), (-5, 5)))
+    return ShotFraming(height, width, tilt, fill, angle)
+
+
+def product_shot(
+    seed: int,
+    product: Product,
+    framing: ShotFraming | None = None,
+    phase: tuple[float, float] | None = None,
+) -> bytes:
+    """The product's shot as the archive of `seed` has it (JPEG bytes), or with another
+    framing or pattern phase (u, v in [0, 1)): what a drawing from the photos cannot know
+    (benchmarks/retrieval_ceiling.py)."""
+    style = _style(seed, product)
+    if phase is not None:
+        style = style._replace(phase_u=phase[0], phase_v=phase[1])
+    return _product_shot(product, style, framing or shot_framing(seed, product))
+
+
+def _product_shot(product: Product, style: _Style, framing: ShotFraming) -> bytes:
+    """The garment centred on white, with a little variation in size, angle and framing."""
+    height, width = framing.height, framing.width
+    parts = _flat_lay(product, style, framing.tilt)
+    frame = _fit(parts, width, height, framing.fill, math.radians(framing.angle))
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     _dress(canvas, _fabric(product, style, frame, (width, height)), parts, frame, style)
     _draw_details(canvas, product, style, frame)
@@ -557,7 +591,7 @@ def _render(task: tuple[int, Product]) -> tuple[bytes, list[bytes]]:
     seed, product = task
     style = _style(seed, product)
     photos = [_person_photo(seed, product, style, k) for k in range(product.num_photos)]
-    return _product_shot(seed, product, style), photos
+    return _product_shot(product, style, shot_framing(seed, product)), photos
 
 
 def _rendered(
