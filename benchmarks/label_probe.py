@@ -55,10 +55,16 @@ class LabelProbe(nn.Module):
     code_dim: int
     labels: Sequence[str] = tuple(NUM_CLASSES)
     stage_convs: int = 0
+    attention_heads: int = 0
 
     @nn.compact
     def __call__(self, photos: jax.Array, train: bool) -> dict[str, jax.Array]:
-        code = Encoder(self.filters, self.code_dim, stage_convs=self.stage_convs)(photos, train)
+        code = Encoder(
+            self.filters,
+            self.code_dim,
+            stage_convs=self.stage_convs,
+            attention_heads=self.attention_heads,
+        )(photos, train)
         return {name: nn.Dense(NUM_CLASSES[name], name=name)(code) for name in self.labels}
 
 
@@ -150,6 +156,7 @@ def train_probe(
         config.model.code_dim,
         tuple(train.labels),
         config.model.encoder_stage_convs,
+        config.model.encoder_attention_heads,
     )
     size = config.resolution
     variables = net.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)), train=False)

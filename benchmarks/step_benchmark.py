@@ -58,7 +58,12 @@ TWIN_LACKS = {
         "mse_pool": 1,
         "candidates": "sampled",
     },
-    "model": {"converter": "dcgan", "upsample": "transposed", "encoder_stage_convs": 0},
+    "model": {
+        "converter": "dcgan",
+        "upsample": "transposed",
+        "encoder_stage_convs": 0,
+        "encoder_attention_heads": 0,
+    },
     "dataset": {"flip": False, "max_shift": 0},
     "optimizer": {"weight_decay": 0.0},
 }

@@ -98,6 +98,7 @@ ARCHITECTURE_KEYS = (
     "model.discriminator_width",
     "model.code_dim",
     "model.encoder_stage_convs",
+    "model.encoder_attention_heads",
     "optimizer.name",
 )
 # Settings that decide the states' shapes only by being on (> 0) or off: the optimiser keeps

@@ -76,6 +76,10 @@ def default_config() -> ml_collections.ConfigDict:
     # fewer steps, but its 64-d code then holds less colour, so configs/synthetic.py pairs
     # it with model.code_dim = 256 (docs/quality.md).
     config.model.encoder_stage_convs = 0
+    # > 0: that many attention heads pool the photo's colours and the encoder's 16x16
+    # features over the positions they pick, into the code (models.attention_pool), so the
+    # garment's colours reach it wherever the figure stands; 0 = Table 1's encoder.
+    config.model.encoder_attention_heads = 0
     config.model.dtype = "float32"  # Compute dtype; 'bfloat16' for mixed precision.
     # How strided (transposed) convolutions are computed: 'auto', 'native', 'subpixel' (layers.py).
     config.model.strided_conv = "auto"
@@ -297,6 +301,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             "loss.spectrum_min_frequency",
             "model.discriminator_width",
             "model.encoder_stage_convs",
+            "model.encoder_attention_heads",
         ]
         if path in values and not values[path] >= 0
     )
@@ -341,10 +346,11 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             for path in (f"loss.{name}_weight" for name in matched)
             if values.get(path) == 0
         )
-    if values.get("model.encoder_stage_convs", 0) > 0 and values.get("model.converter") == "resnet":
-        problems.append(
-            "model.encoder_stage_convs deepens the dcgan converter's encoder; the resnet "
-            "converter has its own blocks"
+    if values.get("model.converter") == "resnet":
+        problems.extend(
+            f"{path} changes the dcgan converter's encoder; the resnet converter has its own blocks"
+            for path in ("model.encoder_stage_convs", "model.encoder_attention_heads")
+            if values.get(path, 0) > 0
         )
     if values.get("eval_method") == "retrieval" and values.get("loss.domain_weight") == 0:
         problems.append(

@@ -5,7 +5,7 @@ CPU default can use small models with the same structure. At 128 px every
 network gets one more stride-2 stage, at the full-resolution end.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import flax.linen as nn
@@ -40,7 +40,9 @@ class ConvTrunk(nn.Module):
     stage_convs: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, ...]:
+        """Each stage's output, from the image side to the deepest."""
+        stages = []
         for i, features in enumerate(self.filters):
             x = DownConv(
                 features,
@@ -63,7 +65,8 @@ class ConvTrunk(nn.Module):
                     name=f"StageConv_{i}_{j}",
                 )(x)
                 x = nn.leaky_relu(batch_norm(train, self.dtype)(x), LEAK)
-        return x
+            stages.append(x)
+        return tuple(stages)
 
 
 def head(features: int, dtype, use_bias: bool) -> nn.Conv:
@@ -78,20 +81,64 @@ def head(features: int, dtype, use_bias: bool) -> nn.Conv:
 
 
 class Encoder(nn.Module):
-    """Photo -> 64-d code (Table 1(a), first entries)."""
+    """Photo -> 64-d code (Table 1(a), first entries).
+
+    With `attention_heads` > 0 (not the paper's), the code also gets a linear map of
+    attention-pooled means (`attention_pool`): where the figure stands varies from photo to
+    photo, and this gives the garment's colours a path to the code from wherever it stands.
+    """
 
     filters: Sequence[int]
     code_dim: int = 64
     dtype: jnp.dtype = jnp.float32
     strided_conv: str = "auto"
     stage_convs: int = 0
+    attention_heads: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = ConvTrunk(self.filters, self.dtype, self.strided_conv, self.stage_convs)(x, train)
-        x = head(self.code_dim, self.dtype, use_bias=False)(x)
+    def __call__(self, photo: jax.Array, train: bool) -> jax.Array:
+        stages = ConvTrunk(self.filters, self.dtype, self.strided_conv, self.stage_convs)(
+            photo, train
+        )
+        x = head(self.code_dim, self.dtype, use_bias=False)(stages[-1])
+        if self.attention_heads:
+            logits = nn.Conv(
+                self.attention_heads,
+                (1, 1),
+                kernel_init=nn.initializers.zeros,  # Every head starts as the photo's mean.
+                dtype=self.dtype,
+                name="AttentionLogits",
+            )
+            pooled, weights = attention_pool(photo, stages[ATTENDED_STAGE], logits)
+            self.sow("intermediates", "attention", weights)
+            code = nn.Dense(
+                self.code_dim, False, self.dtype, kernel_init=weight_init, name="AttentionCode"
+            )
+            x = x + code(pooled.astype(self.dtype)).reshape(x.shape)
         x = batch_norm(train, self.dtype)(x)
         return nn.leaky_relu(x, LEAK).reshape(x.shape[0], self.code_dim)
+
+
+# The stage whose 16x16 features (at either resolution) say where to look.
+ATTENDED_STAGE = -3
+
+
+def attention_pool(
+    photo: jax.Array, features: jax.Array, logits: Callable[[jax.Array], jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    """Per head, a softmax-weighted mean over the positions of the features' grid of the
+    photo's colours (area means over each cell) and of the features (N, S, S, F), weighted
+    by `logits` of the features (N, S, S, heads).
+
+    Returns the means (N, heads * (3 + F)) and the weights (N, S, S, heads), float32.
+    """
+    n, size, _, _ = features.shape
+    cell = photo.shape[1] // size
+    colours = nn.avg_pool(photo.astype(jnp.float32), (cell, cell), (cell, cell))
+    values = jnp.concatenate([colours, features.astype(jnp.float32)], axis=-1)
+    weights = jax.nn.softmax(logits(features).reshape(n, size * size, -1).astype(jnp.float32), 1)
+    pooled = jnp.einsum("npk,npc->nkc", weights, values.reshape(n, size * size, -1))
+    return pooled.reshape(n, -1), weights.reshape(n, size, size, -1)
 
 
 class Decoder(nn.Module):
@@ -139,11 +186,17 @@ class Converter(nn.Module):
     strided_conv: str = "auto"
     upsample: str = "transposed"
     encoder_stage_convs: int = 0
+    encoder_attention_heads: int = 0
 
     def setup(self):
         filters = stage_filters(self.resolution, self.width)
         self.encoder = Encoder(
-            filters, self.code_dim, self.dtype, self.strided_conv, self.encoder_stage_convs
+            filters,
+            self.code_dim,
+            self.dtype,
+            self.strided_conv,
+            self.encoder_stage_convs,
+            self.encoder_attention_heads,
         )
         self.decoder = Decoder(filters, self.dtype, self.strided_conv, self.upsample)
 
@@ -165,7 +218,7 @@ class Discriminator(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
         filters = stage_filters(self.resolution, self.width)
-        x = ConvTrunk(filters, self.dtype, self.strided_conv)(x, train)
+        x = ConvTrunk(filters, self.dtype, self.strided_conv)(x, train)[-1]
         x = head(1, self.dtype, use_bias=True)(x)
         return x.reshape(x.shape[0]).astype(jnp.float32)
 
@@ -189,6 +242,7 @@ def create_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modu
             model.strided_conv,
             model.upsample,
             model.encoder_stage_convs,
+            model.encoder_attention_heads,
         )
     elif model.converter == "resnet":
         converter = ResNetConverter(config.resolution, model.width, dtype, model.strided_conv)

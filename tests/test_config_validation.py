@@ -60,6 +60,7 @@ def test_every_config_file_validates(path):
         ("model.discriminator_width", -0.125),
         ("model.code_dim", 0),
         ("model.encoder_stage_convs", -1),
+        ("model.encoder_attention_heads", -1),
         ("loss.converter_loss", "wasserstein"),
         ("loss.candidates", "every"),
         ("loss.real_fake_weight", -0.5),
@@ -118,12 +119,13 @@ def test_cross_texture_lags_must_be_pixels_within_the_image(lags):
     config_lib.validate(config, device_count=1)
 
 
-def test_encoder_stage_convs_belong_to_the_dcgan_converter():
-    config = with_value("model.encoder_stage_convs", 1)
+@pytest.mark.parametrize("path", ["model.encoder_stage_convs", "model.encoder_attention_heads"])
+def test_encoder_options_belong_to_the_dcgan_converter(path):
+    config = with_value(path, 1)
     config_lib.validate(config, device_count=1)
     config.model.converter = "resnet"
     (problem,) = problems(config)
-    assert "model.encoder_stage_convs" in problem and "resnet" in problem
+    assert path in problem and "resnet" in problem
 
 
 def test_num_epochs_must_be_positive_even_with_total_steps():

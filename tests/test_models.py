@@ -1,5 +1,6 @@
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from pldt_jax import config as config_lib
@@ -113,6 +114,58 @@ def test_encoder_stage_convs_deepen_the_encoder_only():
     converter, real_fake, _ = models.create_models(config)
     assert converter.encoder_stage_convs == 1
     assert "StageConv" not in str(shapes(real_fake, 3)[0])
+
+
+def test_attention_pool_takes_the_colours_where_its_weights_look():
+    """Uniform weights pool the photo's mean colour; weights on one cell pool that cell's
+    area mean and features."""
+    photo = jax.random.uniform(jax.random.key(0), (2, 64, 64, 3), minval=-1)
+    features = jax.random.normal(jax.random.key(1), (2, 16, 16, 5))
+    pooled, weights = models.attention_pool(photo, features, lambda f: jnp.zeros((*f.shape[:3], 2)))
+    assert pooled.shape == (2, 2 * (3 + 5)) and weights.shape == (2, 16, 16, 2)
+    np.testing.assert_allclose(weights.sum(axis=(1, 2)), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(pooled[:, :3], photo.mean(axis=(1, 2)), atol=1e-6)
+    np.testing.assert_allclose(pooled[:, 3:8], features.mean(axis=(1, 2)), atol=1e-5)
+
+    def one_cell(f):
+        return jnp.zeros((*f.shape[:3], 1)).at[:, 5, 9].set(100.0)
+
+    pooled, _ = models.attention_pool(photo, features, one_cell)
+    np.testing.assert_allclose(pooled[:, :3], photo[:, 20:24, 36:40].mean(axis=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(pooled[:, 3:], features[:, 5, 9], atol=1e-5)
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+def test_encoder_attention_heads_add_pooled_colours_to_the_code(resolution):
+    """The heads look at the 16x16 stage at either resolution; their logits start at zero
+    (uniform weights, sown to be drawn) and still learn: the code's gradient reaches them."""
+    converter = models.Converter(resolution, width=1 / 32, code_dim=16, encoder_attention_heads=3)
+    params, _ = shapes(converter, 3, resolution)
+    encoder = params["encoder"]
+    features = models.stage_filters(resolution, 1 / 32)[models.ATTENDED_STAGE]
+    assert encoder["AttentionLogits"] == {"kernel": (1, 1, features, 3), "bias": (3,)}
+    assert encoder["AttentionCode"] == {"kernel": (3 * (3 + features), 16)}
+    plain, _ = shapes(models.Converter(resolution, width=1 / 32, code_dim=16), 3, resolution)
+    assert params["decoder"] == plain["decoder"]
+    assert plain["encoder"].keys() == encoder.keys() - {"AttentionLogits", "AttentionCode"}
+
+    encoder = models.Encoder(models.stage_filters(resolution, 1 / 32), 16, attention_heads=3)
+    photo = jax.random.uniform(jax.random.key(1), (2, resolution, resolution, 3), minval=-1)
+    variables = encoder.init(jax.random.key(0), photo, train=False)
+    _, sown = encoder.apply(variables, photo, train=False, mutable=["intermediates"])
+    (weights,) = sown["intermediates"]["attention"]
+    np.testing.assert_allclose(weights, 1 / 256, rtol=1e-5)
+    assert weights.shape == (2, 16, 16, 3)
+
+    def code_sum(logits):
+        params = {**variables["params"], "AttentionLogits": logits}
+        return encoder.apply({**variables, "params": params}, photo, train=False).sum()
+
+    gradient = jax.grad(code_sum)(variables["params"]["AttentionLogits"])
+    assert float(jnp.abs(gradient["kernel"]).max()) > 0
+    config = config_lib.default_config()
+    config.model.encoder_attention_heads = 2
+    assert models.create_models(config)[0].encoder_attention_heads == 2
 
 
 def test_resize_upsampling_replaces_every_transposed_convolution():
