@@ -366,7 +366,7 @@ def test_retrieval_ceiling_scores_shots_drawn_again(load_benchmark):
     each case had, and the split's gallery must be the generator's own shots."""
     ceiling = load_benchmark("retrieval_ceiling")
     products = synthetic.plan("small", seed=0)[:8]
-    gallery = ceiling.render(products, 64, ceiling._archive_framing, ceiling._archive_phase)
+    gallery = ceiling.render(products, 64, ceiling._as_archived, ceiling._as_archived)
     photos = np.arange(1, 9)
     rows = {row["drawing"]: row for row in ceiling.measure(products, gallery, photos, draws=2)}
     assert [row["drawing"] for row in rows.values()] == [case[0] for case in ceiling.CASES]
