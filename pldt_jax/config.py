@@ -107,11 +107,12 @@ def default_config() -> ml_collections.ConfigDict:
     # not the paper's.
     config.loss.silhouette_weight = 0.0
     # > 0 adds the mean-square distance of the images' texture energy (losses.texture_energy:
-    # how much each texture_pool x texture_pool block varies across and down), which asks for
-    # a pattern's stripes at whatever phase where the mean-square term draws their blend;
-    # not the paper's.
+    # how much each texture_pool x texture_pool block varies across and down, between pixels
+    # each of texture_lags apart), which asks for a pattern's stripes at whatever phase where
+    # the mean-square term draws their blend; not the paper's.
     config.loss.texture_weight = 0.0
     config.loss.texture_pool = 8
+    config.loss.texture_lags = (1,)
     # > 0 adds the mean-square distance of the images' cross energy (losses.cross_energy: how
     # much each cross_texture_pool x cross_texture_pool block varies across and down
     # together, at each of cross_texture_lags), which asks for checks where the texture term
@@ -330,14 +331,15 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
                 f"{path} {pool} does not divide the resolution {resolution}: the {term} term "
                 "compares whole pool x pool blocks"
             )
-    lags = values.get("loss.cross_texture_lags", ())
-    if values.get("loss.cross_texture_weight", 0) > 0 and not (
-        lags and all(isinstance(lag, int) and 0 < lag < resolution for lag in lags)
-    ):
-        problems.append(
-            f"loss.cross_texture_lags must be whole numbers of pixels from 1 to {resolution - 1}, "
-            f"got {lags!r}"
-        )
+    for term in ("texture", "cross_texture"):
+        lags = values.get(f"loss.{term}_lags", ())
+        if values.get(f"loss.{term}_weight", 0) > 0 and not (
+            lags and all(isinstance(lag, int) and 0 < lag < resolution for lag in lags)
+        ):
+            problems.append(
+                f"loss.{term}_lags must be whole numbers of pixels from 1 to {resolution - 1}, "
+                f"got {lags!r}"
+            )
     if values.get("loss.feature_matching_weight", 0) > 0:
         matched = FEATURE_MATCHED.get(values.get("loss.feature_matching_discriminators"), ())
         problems.extend(

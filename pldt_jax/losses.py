@@ -94,27 +94,38 @@ def amplitude_spectrum_distance(
     return jnp.mean(kept * jnp.square(amplitude(prediction) - amplitude(target)))
 
 
-def texture_energy(images: jax.Array, pool: int = 8) -> jax.Array:
-    """(N, H, W, C) -> (N, H / pool, W / pool, 2C): the root-mean-square difference between
-    horizontally, then vertically, neighbouring pixels of each channel, in pool x pool blocks.
+def texture_energy(images: jax.Array, pool: int = 8, lags: Sequence[int] = (1,)) -> jax.Array:
+    """(N, H, W, C) -> (N, H / pool, W / pool, 2 C len(lags)): per lag k, the root-mean-square
+    difference between pixels k apart across, then down, in each channel of pool x pool blocks.
 
     How much texture each block holds and which way it runs (horizontal stripes vary down the
     image, vertical ones across it, checks and dots both), blind to where a stripe lies within
     the block. The photo does not show where a product's stripes fall on the shop image, so
     the mean-square term draws a pattern as its colours' blend; this asks for the pattern's
-    texture at whatever phase. The last column's (row's) difference to nothing is 0.
+    texture at whatever phase. At lag 1 thin lines hold as much of it as broad stripes of the
+    same contrast; lags of a few pixels tell them apart (broad stripes still differ there).
+    Past the last row (column) the image repeats it.
     """
     images = images.astype(jnp.float32)
-    across = jnp.square(jnp.diff(images, axis=2, append=images[:, :, -1:]))
-    down = jnp.square(jnp.diff(images, axis=1, append=images[:, -1:]))
+    height, width = images.shape[1:3]
+    reach = max(lags)
+    padded = jnp.pad(images, ((0, 0), (0, reach), (0, reach), (0, 0)), mode="edge")
+    differences = []
+    for lag in lags:
+        differences.append(padded[:, :height, lag : lag + width] - images)
+        differences.append(padded[:, lag : lag + height, :width] - images)
     # + 1e-6: the square root has no gradient at 0, where a flat block sits.
-    return jnp.sqrt(block_means(jnp.concatenate([across, down], axis=-1), pool) + 1e-6)
+    return jnp.sqrt(block_means(jnp.square(jnp.concatenate(differences, axis=-1)), pool) + 1e-6)
 
 
-def texture_distance(prediction: jax.Array, target: jax.Array, pool: int = 8) -> jax.Array:
+def texture_distance(
+    prediction: jax.Array, target: jax.Array, pool: int = 8, lags: Sequence[int] = (1,)
+) -> jax.Array:
     """Mean-square distance of the images' `texture_energy`: a striped product drawn with
     stripes at another phase is near it, drawn as the stripes' blend is far."""
-    return jnp.mean(jnp.square(texture_energy(prediction, pool) - texture_energy(target, pool)))
+    return jnp.mean(
+        jnp.square(texture_energy(prediction, pool, lags) - texture_energy(target, pool, lags))
+    )
 
 
 def cross_energy(images: jax.Array, lags: Sequence[int], pool: int = 8) -> jax.Array:
@@ -228,12 +239,15 @@ def pixel_terms(
     `loss.mse_pool` block means; without them (C+MSE, the warm-up) it compares pixels.
     """
     mse_pool = int(loss.mse_pool) if adversarial else 1
-    lags = tuple(int(lag) for lag in loss.cross_texture_lags)
+    texture_lags = tuple(int(lag) for lag in loss.texture_lags)
+    cross_lags = tuple(int(lag) for lag in loss.cross_texture_lags)
     distances: dict[str, Distance] = {
         "mse": lambda x, y: mse(x, y, mse_pool),
         "silhouette": silhouette_mse,
-        "texture": lambda x, y: texture_distance(x, y, int(loss.texture_pool)),
-        "cross_texture": lambda x, y: cross_distance(x, y, lags, int(loss.cross_texture_pool)),
+        "texture": lambda x, y: texture_distance(x, y, int(loss.texture_pool), texture_lags),
+        "cross_texture": lambda x, y: cross_distance(
+            x, y, cross_lags, int(loss.cross_texture_pool)
+        ),
         "spectrum": lambda x, y: amplitude_spectrum_distance(
             x, y, int(loss.spectrum_min_frequency)
         ),

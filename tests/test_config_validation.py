@@ -109,13 +109,14 @@ def test_a_pool_must_divide_the_resolution(path):
     config_lib.validate(with_value(path, 8), device_count=1)
 
 
+@pytest.mark.parametrize("term", ["texture", "cross_texture"])
 @pytest.mark.parametrize("lags", [(), (0, 4), (64,), (2.5,)])
-def test_cross_texture_lags_must_be_pixels_within_the_image(lags):
-    config = with_value("loss.cross_texture_weight", 1.0)
-    config.loss.cross_texture_lags = lags
+def test_texture_lags_must_be_pixels_within_the_image(term, lags):
+    config = with_value(f"loss.{term}_weight", 1.0)
+    config.loss[f"{term}_lags"] = lags
     (problem,) = problems(config)
-    assert "loss.cross_texture_lags" in problem and repr(lags) in problem
-    config.loss.cross_texture_lags = (1, 63)
+    assert f"loss.{term}_lags" in problem and repr(lags) in problem
+    config.loss[f"{term}_lags"] = (1, 63)
     config_lib.validate(config, device_count=1)
 
 

@@ -168,6 +168,32 @@ def test_texture_distance_tells_a_patterns_texture_and_direction_not_its_phase()
     assert np.all(np.isfinite(np.asarray(jax.grad(distance)(flat, target))))
 
 
+def test_texture_energy_at_longer_lags_tells_broad_stripes_from_faint_thin_lines():
+    """1-px lines at half the contrast of 4-px stripes differ as much from the next pixel
+    down, so lag 1 alone takes one for the other; 2 and 4 px apart the lines' pixels agree
+    again, where the stripes' still differ."""
+    y = np.mgrid[0:32, 0:32][0]
+
+    def stripes(width, contrast):
+        lit = (y // width) % 2 == 0
+        return jnp.asarray(np.where(lit, contrast, -contrast)[None, :, :, None], jnp.float32)
+
+    broad, thin = stripes(4, 1.0), stripes(1, 0.5)
+    assert np.array_equal(
+        np.asarray(losses.texture_energy(broad, 8, (1,))), np.asarray(losses.texture_energy(broad))
+    )
+    # Per block, for lags 1, 2 and 4: across, then down. The last row of blocks, where the
+    # edge repeats, is left out.
+    broad_energy = np.asarray(losses.texture_energy(broad, 8, (1, 2, 4)))[:, :3]
+    thin_energy = np.asarray(losses.texture_energy(thin, 8, (1, 2, 4)))[:, :3]
+    assert broad_energy.shape == (1, 3, 4, 6)
+    np.testing.assert_allclose(broad_energy[0, 0, 0], [0, 1, 0, 2**0.5, 0, 2], atol=2e-3)
+    np.testing.assert_allclose(thin_energy[0, 0, 0], [0, 1, 0, 0, 0, 0], atol=2e-3)
+    lags = (1, 2, 4)
+    at_lag_one = float(losses.texture_distance(thin, broad, 8))
+    assert at_lag_one < 0.01 < float(losses.texture_distance(thin, broad, 8, lags))
+
+
 def test_color_moments_distance_tells_a_patterns_two_colours_not_their_phase():
     """Yellow and black stripes (each 4 px, so an 8-px block holds one period at any phase):
     moved, they are at 0; in red and green, whose channels hold the same two values, or as
@@ -246,6 +272,7 @@ def test_pixel_terms_are_the_configs_weighted_distances_in_the_tables_order(adve
     them (C+MSE, the warm-up) pixels; a term weighted 0 is left out."""
     loss = config_lib.default_config().loss
     loss.update(mse_weight=2.0, mse_pool=4, texture_weight=3.0, texture_pool=16)
+    loss.update(texture_lags=(1, 3))
     loss.update(cross_texture_weight=5.0, cross_texture_pool=16, cross_texture_lags=(2, 4))
     loss.update(spectrum_weight=7.0, spectrum_min_frequency=2, silhouette_weight=0.0)
     loss.update(color_moments_weight=11.0, color_moments_pool=4)
@@ -254,7 +281,7 @@ def test_pixel_terms_are_the_configs_weighted_distances_in_the_tables_order(adve
     generated, product = _checks(1), _checks(0, side=8)
     expected = {
         "mse": (2.0, losses.mse(generated, product, 4 if adversarial else 1)),
-        "texture": (3.0, losses.texture_distance(generated, product, 16)),
+        "texture": (3.0, losses.texture_distance(generated, product, 16, (1, 3))),
         "cross_texture": (5.0, losses.cross_distance(generated, product, (2, 4), 16)),
         "color_moments": (11.0, losses.color_moments_distance(generated, product, 4)),
         "spectrum": (7.0, losses.amplitude_spectrum_distance(generated, product, 2)),
