@@ -11,6 +11,9 @@ measured in docs/quality.md and each a config option whose paper setting stays a
   where Table 1's encoder does not;
 - model.code_dim = 256 instead of 64: room in the code for the colours beside the shape,
   which the deeper encoder's 64 numbers hold less of;
+- model.encoder_attention_heads = 4: four softmax weightings of the encoder's 16x16 positions
+  pool the photo's colours and features into the code, so it reads the garment wherever the
+  figure stands, where the convolutions alone carry its colours through four stages;
 - model.upsample = 'resize': nearest-neighbour x2 + 3x3 convolution in the decoder instead
   of 5x5 stride-2 transposed convolutions, whose uneven overlap drew the dotted texture;
 - loss.warmup_steps = 2500: the first 2,500 steps train the converter on the mean-square
@@ -25,7 +28,9 @@ measured in docs/quality.md and each a config option whose paper setting stays a
   energy (how much the image varies across and down in it) asks for a pattern's stripes,
   checks or dots at whatever phase, which the photo does not show, and once the
   discriminators join, the mean-square term compares 4x4 block means, so it no longer asks
-  for the stripes' blend;
+  for the stripes' blend; loss.texture_lags = (1, 2, 4) compares pixels 1, 2 and 4 px apart,
+  so the stripes come out as broad as the product's, where at lag 1 alone faint thin lines
+  do as well;
 - loss.cross_texture_weight = 1000: a term on each 16x16 block's mixed differences (how much
   the image varies across and down together, at lags of 2, 4 and 8 px) asks for checks as
   squares at whatever phase, where the texture term is as content with a plaid of thin lines;
@@ -44,6 +49,7 @@ def get_config():
     config.model.width = 0.125
     config.model.encoder_stage_convs = 1
     config.model.code_dim = 256
+    config.model.encoder_attention_heads = 4
     config.model.upsample = "resize"
     config.optimizer.name = "adam"
     config.optimizer.learning_rate = 5e-4
@@ -52,6 +58,7 @@ def get_config():
     config.loss.feature_matching_weight = 50.0
     config.loss.feature_matching_discriminators = "domain"
     config.loss.texture_weight = 3000.0
+    config.loss.texture_lags = (1, 2, 4)
     config.loss.mse_pool = 4
     config.loss.cross_texture_weight = 1000.0
     config.batch_size = 32
