@@ -179,8 +179,14 @@ def test_texture_energy_at_longer_lags_tells_broad_stripes_from_faint_thin_lines
         return jnp.asarray(np.where(lit, contrast, -contrast)[None, :, :, None], jnp.float32)
 
     broad, thin = stripes(4, 1.0), stripes(1, 0.5)
-    assert np.array_equal(
-        np.asarray(losses.texture_energy(broad, 8, (1,))), np.asarray(losses.texture_energy(broad))
+    # Lag 1, the default, is the neighbouring pixels' difference (0 past the last one).
+    noise = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+    neighbours = [np.diff(noise, axis=axis, append=np.take(noise, [-1], axis)) for axis in (2, 1)]
+    blocks = np.concatenate(neighbours, -1).reshape(2, 2, 8, 2, 8, 6) ** 2
+    np.testing.assert_allclose(
+        np.asarray(losses.texture_energy(jnp.asarray(noise))),
+        np.sqrt(blocks.mean(axis=(2, 4)) + 1e-6),
+        rtol=1e-5,
     )
     # Per block, for lags 1, 2 and 4: across, then down. The last row of blocks, where the
     # edge repeats, is left out.
