@@ -94,6 +94,16 @@ def amplitude_spectrum_distance(
     return jnp.mean(kept * jnp.square(amplitude(prediction) - amplitude(target)))
 
 
+def edge_shifts(images: jax.Array, reach: int) -> Callable[[int, int], jax.Array]:
+    """A function of (down, across), each from 0 to `reach`, that gives the (N, H, W, C)
+    images moved up by `down` and left by `across` pixels, the last row (column) repeated
+    into the space they leave: pixel [i, j] of the result is pixel [i + down, j + across]
+    of the image, or of its edge past it. The images are padded once for every shift."""
+    height, width = images.shape[1:3]
+    padded = jnp.pad(images, ((0, 0), (0, reach), (0, reach), (0, 0)), mode="edge")
+    return lambda down, across: padded[:, down : down + height, across : across + width]
+
+
 def texture_energy(images: jax.Array, pool: int = 8, lags: Sequence[int] = (1,)) -> jax.Array:
     """(N, H, W, C) -> (N, H / pool, W / pool, 2 C len(lags)): per lag k, the root-mean-square
     difference between pixels k apart across, then down, in each channel of pool x pool blocks.
@@ -107,13 +117,10 @@ def texture_energy(images: jax.Array, pool: int = 8, lags: Sequence[int] = (1,))
     Past the last row (column) the image repeats it.
     """
     images = images.astype(jnp.float32)
-    height, width = images.shape[1:3]
-    reach = max(lags)
-    padded = jnp.pad(images, ((0, 0), (0, reach), (0, reach), (0, 0)), mode="edge")
-    differences = []
-    for lag in lags:
-        differences.append(padded[:, :height, lag : lag + width] - images)
-        differences.append(padded[:, lag : lag + height, :width] - images)
+    shifted = edge_shifts(images, max(lags))
+    differences = [
+        shifted(down, across) - images for lag in lags for down, across in ((0, lag), (lag, 0))
+    ]
     # + 1e-6: the square root has no gradient at 0, where a flat block sits.
     return jnp.sqrt(block_means(jnp.square(jnp.concatenate(differences, axis=-1)), pool) + 1e-6)
 
@@ -142,16 +149,8 @@ def cross_energy(images: jax.Array, lags: Sequence[int], pool: int = 8) -> jax.A
     row (column) the image repeats it.
     """
     images = images.astype(jnp.float32)
-    height, width = images.shape[1:3]
-    reach = max(lags)
-    padded = jnp.pad(images, ((0, 0), (0, reach), (0, reach), (0, 0)), mode="edge")
-    mixed = [
-        padded[:, lag : lag + height, lag : lag + width]
-        - padded[:, lag : lag + height, :width]
-        - padded[:, :height, lag : lag + width]
-        + images
-        for lag in lags
-    ]
+    shifted = edge_shifts(images, max(lags))
+    mixed = [shifted(lag, lag) - shifted(lag, 0) - shifted(0, lag) + images for lag in lags]
     # + 1e-6: the square root has no gradient at 0, where a flat block sits.
     return jnp.sqrt(block_means(jnp.square(jnp.concatenate(mixed, axis=-1)), pool) + 1e-6)
 
